@@ -1,0 +1,90 @@
+// What both app components share: how an image is built or taken as given, and a hardened Deployment.
+import * as docker from "@pulumi/docker";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ImagesConfig } from "./config";
+import { labels, Placement } from "./meta";
+
+export const HTTP_PORT = 8080;
+
+/** Which app image: its Dockerfile under images/ and its repository name in the registry. */
+export interface AppImageSpec {
+    readonly app: "writer" | "clients";
+    readonly repository: string;
+}
+
+/**
+ * The image reference a Deployment should run: a prebuilt reference from `images.<app>` as given,
+ * or the registry digest of a fresh build, so that every rebuild rolls the Deployment.
+ */
+export function appImage(name: string, spec: AppImageSpec, images: ImagesConfig, parent: pulumi.Resource): pulumi.Output<string> {
+    const prebuilt = images[spec.app];
+    if (prebuilt !== undefined) return pulumi.output(prebuilt);
+    const image = new docker.Image(`${name}-image`, {
+        imageName: `${images.registry}/${spec.repository}:latest`,
+        build: {
+            // Relative paths keep the state identical on every machine; the context is apps/ only,
+            // narrowed further by apps/.dockerignore, so unrelated files never change the image.
+            context: "apps",
+            dockerfile: `images/${spec.app}/Dockerfile`,
+            args: { NODE_BASE: images.nodeBase },
+            platform: "linux/amd64",
+            network: images.buildNetwork,
+        },
+    }, { parent });
+    return image.repoDigest;
+}
+
+export interface AppDeploymentArgs {
+    readonly placement: Placement;
+    /** Deployment name and `app` label. */
+    readonly name: string;
+    readonly component: string;
+    readonly replicas: number;
+    readonly image: pulumi.Input<string>;
+    readonly env: Record<string, pulumi.Input<string>>;
+    readonly cpu: string;
+    readonly memory: string;
+    /** Recreate where two pods at once would be wrong (the writer); RollingUpdate otherwise. */
+    readonly strategy: "Recreate" | "RollingUpdate";
+}
+
+/** A Deployment of one of our apps: non-root, read-only root filesystem, probes on /healthz and /readyz. */
+export function appDeployment(resourceName: string, args: AppDeploymentArgs, opts: pulumi.CustomResourceOptions): k8s.apps.v1.Deployment {
+    const { all, selector } = labels(args.placement, args.name, args.component);
+    const env = { ...args.env, HTTP_PORT: String(HTTP_PORT) };
+    return new k8s.apps.v1.Deployment(resourceName, {
+        metadata: { name: args.name, namespace: args.placement.namespace, labels: all },
+        spec: {
+            replicas: args.replicas,
+            strategy: { type: args.strategy },
+            selector: { matchLabels: selector },
+            template: {
+                metadata: { labels: all },
+                spec: {
+                    enableServiceLinks: false,
+                    // The apps drain in-flight work on SIGTERM; 30 s is plenty for that.
+                    terminationGracePeriodSeconds: 30,
+                    securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+                    containers: [{
+                        name: args.name,
+                        image: args.image,
+                        env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                        ports: [{ name: "http", containerPort: HTTP_PORT }],
+                        resources: { requests: { cpu: args.cpu, memory: args.memory }, limits: { cpu: args.cpu, memory: args.memory } },
+                        readinessProbe: { httpGet: { path: "/readyz", port: HTTP_PORT }, periodSeconds: 10, failureThreshold: 3 },
+                        livenessProbe: { httpGet: { path: "/healthz", port: HTTP_PORT }, periodSeconds: 20, failureThreshold: 3, initialDelaySeconds: 10 },
+                        securityContext: {
+                            allowPrivilegeEscalation: false,
+                            readOnlyRootFilesystem: true,
+                            capabilities: { drop: ["ALL"] },
+                        },
+                        // The only writable place, for node's and the drivers' temporary files.
+                        volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                    }],
+                    volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+                },
+            },
+        },
+    }, opts);
+}

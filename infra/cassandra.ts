@@ -1,0 +1,77 @@
+import * as pulumi from "@pulumi/pulumi";
+import { CassandraConfig } from "./config";
+import { Placement, podFqdns, serviceFqdn } from "./meta";
+import { createStatefulSystem, execProbe, guaranteed } from "./stateful";
+
+export const CQL_PORT = 9042;
+export const INTERNODE_PORT = 7000;
+
+export interface CassandraArgs {
+    /** Where the objects go and how DNS names are formed. */
+    readonly placement: Placement;
+    /** Validated `streamstack:cassandra` config. */
+    readonly config: CassandraConfig;
+}
+
+/** A Cassandra ring: headless Service `cassandra-service`, StatefulSet `cassandra`, and its PDB. */
+export class Cassandra extends pulumi.ComponentResource {
+    /** Name of the headless Service; resolves to every Cassandra pod. */
+    public readonly serviceName: pulumi.Output<string>;
+    /** `cassandra-service.<ns>.svc.<domain>`: what clients use as their seed list. */
+    public readonly contactPoint: pulumi.Output<string>;
+    /** The seeds, FQDNs of the first `seedCount` pods. */
+    public readonly seeds: pulumi.Output<string[]>;
+    public readonly statefulSetName: pulumi.Output<string>;
+
+    constructor(name: string, args: CassandraArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("streamstack:cassandra:Cassandra", name, {}, opts);
+        const { placement, config } = args;
+        const serviceName = "cassandra-service";
+        const seeds = podFqdns(placement, "cassandra", config.seedCount, serviceName);
+
+        const system = createStatefulSystem(name, {
+            placement,
+            app: "cassandra",
+            component: "database",
+            serviceName,
+            ports: [{ name: "cql", port: CQL_PORT }, { name: "intra-node", port: INTERNODE_PORT }],
+            replicas: config.replicas,
+            // Nodes must bootstrap one at a time or they fight over token ranges.
+            podManagementPolicy: "OrderedReady",
+            // `nodetool drain` flushes memtables and leaves the ring cleanly; give it time.
+            terminationGracePeriodSeconds: 300,
+            volume: { name: "cassandra-data", mountPath: "/var/lib/cassandra", size: config.storageSize, storageClass: config.storageClass },
+            container: {
+                name: "cassandra",
+                image: config.image,
+                ports: [
+                    { name: "cql", containerPort: CQL_PORT },
+                    { name: "intra-node", containerPort: INTERNODE_PORT },
+                ],
+                resources: guaranteed(config.cpu, config.memory),
+                env: [
+                    { name: "MAX_HEAP_SIZE", value: config.maxHeapSize },
+                    { name: "HEAP_NEWSIZE", value: config.heapNewSize },
+                    { name: "CASSANDRA_SEEDS", value: seeds.join(",") },
+                    { name: "CASSANDRA_CLUSTER_NAME", value: config.clusterName },
+                    { name: "CASSANDRA_ENDPOINT_SNITCH", value: "GossipingPropertyFileSnitch" },
+                    { name: "CASSANDRA_DC", value: config.datacenter },
+                    { name: "CASSANDRA_RACK", value: config.rack },
+                    { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+                ],
+                // Ready only when this very node is Up/Normal in the ring, not merely listening.
+                readinessProbe: execProbe('nodetool status | grep -qE "^UN +${POD_IP} "', 15, 20, 3, 30),
+                // Bootstrap streams data for minutes; the startup probe holds liveness off until then.
+                startupProbe: { tcpSocket: { port: INTERNODE_PORT }, periodSeconds: 10, failureThreshold: 60 },
+                livenessProbe: { tcpSocket: { port: INTERNODE_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
+                lifecycle: { preStop: { exec: { command: ["nodetool", "drain"] } } },
+            },
+        }, { parent: this, dependsOn: opts?.dependsOn }); // children wait for what the component waits for
+
+        this.serviceName = system.service.metadata.name;
+        this.statefulSetName = system.statefulSet.metadata.name;
+        this.contactPoint = pulumi.output(serviceFqdn(placement, serviceName));
+        this.seeds = pulumi.output(seeds);
+        this.registerOutputs({ serviceName: this.serviceName, contactPoint: this.contactPoint, seeds: this.seeds });
+    }
+}

@@ -1,0 +1,79 @@
+import * as pulumi from "@pulumi/pulumi";
+import { KafkaConfig } from "./config";
+import { Placement, podFqdns, serviceFqdn } from "./meta";
+import { createStatefulSystem, guaranteed } from "./stateful";
+
+export const BROKER_PORT = 9092;
+
+export interface KafkaArgs {
+    /** Where the objects go and how DNS names are formed. */
+    readonly placement: Placement;
+    /** Validated `streamstack:kafka` config. */
+    readonly config: KafkaConfig;
+    /** ZooKeeper connect string (host:port[,host:port...]). */
+    readonly zookeeperConnect: pulumi.Input<string>;
+}
+
+/** Kafka brokers: headless Service `kafka-service`, StatefulSet `kafka`, and its PDB. */
+export class Kafka extends pulumi.ComponentResource {
+    /** Every broker's `<pod>.kafka-service.<ns>.svc.<domain>:9092`. */
+    public readonly bootstrapServers: pulumi.Output<string[]>;
+    public readonly serviceName: pulumi.Output<string>;
+    public readonly statefulSetName: pulumi.Output<string>;
+
+    constructor(name: string, args: KafkaArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("streamstack:kafka:Kafka", name, {}, opts);
+        const { placement, config } = args;
+        const serviceName = "kafka-service";
+        const brokers = podFqdns(placement, "kafka", config.replicas, serviceName).map(h => `${h}:${BROKER_PORT}`);
+        // Internal topics can't have more replicas than there are brokers.
+        const internalRf = Math.min(3, config.replicas);
+
+        const system = createStatefulSystem(name, {
+            placement,
+            app: "kafka",
+            component: "broker",
+            serviceName,
+            ports: [{ name: "broker", port: BROKER_PORT }],
+            replicas: config.replicas,
+            podManagementPolicy: "Parallel",
+            // SIGTERM makes the broker hand its partitions' leadership over before it exits.
+            terminationGracePeriodSeconds: 120,
+            // The Confluent images run as appuser (uid 1000): make the claim writable for it.
+            securityContext: { fsGroup: 1000 },
+            volume: { name: "kafka-data", mountPath: "/var/lib/kafka", size: config.storageSize, storageClass: config.storageClass },
+            container: {
+                name: "kafka",
+                image: config.image,
+                // The broker id is the pod ordinal, taken from the hostname before the entrypoint runs.
+                command: ["bash", "-c", "export KAFKA_BROKER_ID=${HOSTNAME##*-} && exec /etc/confluent/docker/run"],
+                ports: [{ name: "broker", containerPort: BROKER_PORT }],
+                resources: guaranteed(config.cpu, config.memory),
+                env: [
+                    { name: "KAFKA_ZOOKEEPER_CONNECT", value: args.zookeeperConnect },
+                    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                    {
+                        name: "KAFKA_ADVERTISED_LISTENERS",
+                        value: `PLAINTEXT://$(POD_NAME).${serviceFqdn(placement, serviceName)}:${BROKER_PORT}`,
+                    },
+                    { name: "KAFKA_HEAP_OPTS", value: `-Xms${config.heapSize} -Xmx${config.heapSize}` },
+                    { name: "KAFKA_NUM_PARTITIONS", value: String(config.partitions) },
+                    { name: "KAFKA_DEFAULT_REPLICATION_FACTOR", value: String(config.replicationFactor) },
+                    { name: "KAFKA_MIN_INSYNC_REPLICAS", value: String(config.minInsyncReplicas) },
+                    { name: "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", value: String(internalRf) },
+                    { name: "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", value: String(internalRf) },
+                    { name: "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", value: String(Math.min(config.minInsyncReplicas, internalRf)) },
+                    { name: "KAFKA_LOG_DIRS", value: "/var/lib/kafka/data" },
+                ],
+                readinessProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, initialDelaySeconds: 10 },
+                startupProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 10, failureThreshold: 30 },
+                livenessProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
+            },
+        }, { parent: this, dependsOn: opts?.dependsOn }); // children wait for what the component waits for
+
+        this.serviceName = system.service.metadata.name;
+        this.statefulSetName = system.statefulSet.metadata.name;
+        this.bootstrapServers = pulumi.output(brokers);
+        this.registerOutputs({ bootstrapServers: this.bootstrapServers, serviceName: this.serviceName });
+    }
+}

@@ -1,0 +1,70 @@
+// The whole system from one validated config: what index.ts runs and what the tests drive.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { Cassandra, CQL_PORT } from "./cassandra";
+import { Clients } from "./clients";
+import { StackConfig } from "./config";
+import { Kafka } from "./kafka";
+import { Placement } from "./meta";
+import { Writer } from "./writer";
+import { Zookeeper } from "./zookeeper";
+
+export interface StackOutputs {
+    namespace: pulumi.Output<string>;
+    cassandraContactPoint: pulumi.Output<string>;
+    kafkaBootstrapServers: pulumi.Output<string>;
+    zookeeperConnect: pulumi.Output<string>;
+    writerImage: pulumi.Output<string>;
+    clientsImage: pulumi.Output<string>;
+    checks: pulumi.Output<Record<string, string>>;
+}
+
+export function deployStack(config: StackConfig): StackOutputs {
+    const placement: Placement = { namespace: config.namespace, clusterDomain: config.clusterDomain, instance: pulumi.getStack() };
+    const ns = config.namespace;
+
+    // Everything else depends on the namespace when the program owns it.
+    const namespace = config.createNamespace
+        ? new k8s.core.v1.Namespace("namespace", {
+            metadata: { name: ns, labels: { "app.kubernetes.io/part-of": "streamstack", "app.kubernetes.io/managed-by": "pulumi" } },
+        })
+        : undefined;
+    const after = (...deps: pulumi.Resource[]): pulumi.ComponentResourceOptions => ({ dependsOn: [...(namespace ? [namespace] : []), ...deps] });
+
+    const cassandra = new Cassandra("cassandra", { placement, config: config.cassandra }, after());
+    const zookeeper = new Zookeeper("zookeeper", { placement, config: config.zookeeper }, after());
+    const kafka = new Kafka("kafka", { placement, config: config.kafka, zookeeperConnect: zookeeper.connectString }, after(zookeeper));
+    const writer = new Writer("writer", {
+        placement,
+        config: config.writer,
+        images: config.images,
+        cassandra: config.cassandra,
+        contactPoint: cassandra.contactPoint,
+    }, after(cassandra));
+    const clients = new Clients("clients", {
+        placement,
+        config: config.clients,
+        images: config.images,
+        bootstrapServers: kafka.bootstrapServers,
+        replicationFactor: config.kafka.replicationFactor,
+    }, after(kafka));
+
+    const kubectl = `kubectl -n ${ns}`;
+    return {
+        namespace: pulumi.output(ns),
+        cassandraContactPoint: pulumi.interpolate`${cassandra.contactPoint}:${CQL_PORT}`,
+        kafkaBootstrapServers: kafka.bootstrapServers.apply(b => b.join(",")),
+        zookeeperConnect: zookeeper.connectString,
+        writerImage: writer.image,
+        clientsImage: clients.image,
+        checks: pulumi.output<Record<string, string>>({
+            ringStatus: `${kubectl} exec cassandra-0 -- nodetool status`,
+            cql: `${kubectl} exec -it cassandra-0 -- cqlsh -e "SELECT topic, seq FROM ${config.writer.keyspace}.prj04_last_seq"`,
+            brokerIds: `${kubectl} exec zookeeper-0 -- zookeeper-shell localhost:2181 ls /brokers/ids`,
+            topicDescribe: `${kubectl} exec kafka-0 -- kafka-topics --bootstrap-server localhost:9092 --describe --topic ${config.clients.topic}`,
+            writerLogs: `${kubectl} logs deploy/ece573-prj04-writer -f`,
+            producerLogs: `${kubectl} logs deploy/ece573-prj05-producer -f`,
+            consumerLogs: `${kubectl} logs deploy/ece573-prj05-consumer -f`,
+        }),
+    };
+}
