@@ -44,3 +44,9 @@ export async function retryForever<T>(
     }
   }
 }
+
+/** The first line of an error's message, for one-line log fields. */
+export function errText(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.split("\n")[0].slice(0, 300);
+}

@@ -51,7 +51,7 @@ export async function connectWithRetry(opts: StoreOptions, log: Logger, shouldSt
         throw err;
       }
     },
-    (err, attempt, delayMs) => log.warn({ attempt, delayMs, err: String(err) }, "cassandra unreachable, retrying"),
+    (err, attempt, delayMs) => log.warn({ attempt, delayMs, err: errText(err) }, "cassandra unreachable, retrying"),
     undefined,
     shouldStop,
   );

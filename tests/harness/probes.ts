@@ -249,3 +249,53 @@ function parseResult(b: Buffer): CqlRow[] {
   }
   return rows;
 }
+
+/**
+ * Children of a ZooKeeper znode (e.g. `/brokers/ids`), or null when it does not exist: one session with
+ * the jute wire protocol (ConnectRequest, then getChildren), closed right after.
+ */
+export async function zookeeperChildren(host: string, port: number, path: string, timeoutMs = 5000): Promise<string[] | null> {
+  const connect = Buffer.alloc(4 + 4 + 8 + 4 + 8 + 4 + 16 + 1);
+  let o = 0;
+  o = connect.writeInt32BE(connect.length - 4, o);
+  o = connect.writeInt32BE(0, o); // protocol version
+  o = connect.writeBigInt64BE(0n, o); // last zxid seen
+  o = connect.writeInt32BE(timeoutMs, o); // session timeout
+  o = connect.writeBigInt64BE(0n, o); // session id
+  o = connect.writeInt32BE(16, o); // password (16 zero bytes)
+  o += 16;
+  connect.writeUInt8(0, o); // read-only: false
+  const pathBuf = Buffer.from(path, "utf8");
+  const get = Buffer.alloc(4 + 4 + 4 + 4 + pathBuf.length + 1);
+  o = 0;
+  o = get.writeInt32BE(get.length - 4, o);
+  o = get.writeInt32BE(1, o); // xid
+  o = get.writeInt32BE(8, o); // op: getChildren
+  o = get.writeInt32BE(pathBuf.length, o);
+  o += pathBuf.copy(get, o);
+  get.writeUInt8(0, o); // no watch
+  let sent = false;
+  let sockRef: net.Socket | null = null;
+  let reply: Buffer | null = null;
+  await exchange(host, port, (sock) => { sockRef = sock; sock.write(connect); }, (all) => {
+    if (all.length < 4) return false;
+    const firstLen = all.readInt32BE(0);
+    if (all.length < 4 + firstLen) return false;
+    if (!sent) { sent = true; sockRef!.write(get); }
+    const rest = all.subarray(4 + firstLen);
+    if (rest.length < 4 || rest.length < 4 + rest.readInt32BE(0)) return false;
+    reply = rest.subarray(4, 4 + rest.readInt32BE(0));
+    return true;
+  }, timeoutMs);
+  const r = reply as unknown as Buffer;
+  const err = r.readInt32BE(12); // xid(4) zxid(8) err(4)
+  if (err === -101) return null; // NONODE
+  if (err !== 0) throw new Error(`zookeeper getChildren ${path}: error ${err}`);
+  const out: string[] = [];
+  let p = 16;
+  for (let n = r.readInt32BE(p), q = (p += 4, 0); q < n; q++) {
+    const len = r.readInt32BE(p); p += 4;
+    out.push(r.toString("utf8", p, p + len)); p += len;
+  }
+  return out;
+}

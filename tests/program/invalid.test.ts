@@ -1,0 +1,64 @@
+// A bad stack config fails with one message that names every bad key and what is allowed,
+// and registers no resource at all.
+import { deployStack, loadConfig } from "../../infra";
+import { render } from "./render";
+
+async function failure(config: Record<string, unknown>): Promise<{ message: string; registered: number }> {
+    let message = "";
+    const r = await render("dev", config, () => {
+        try {
+            deployStack(loadConfig());
+        } catch (e) {
+            message = (e as Error).message;
+        }
+    });
+    if (!message) throw new Error(`config ${JSON.stringify(config)} was accepted`);
+    return { message, registered: r.resources.length };
+}
+
+const cases: [string, Record<string, unknown>, RegExp[]][] = [
+    ["zero Cassandra replicas", { cassandra: { replicas: 0 } }, [/streamstack:cassandra\.replicas: must be an integer >= 1 \(got 0\)/]],
+    ["fractional Kafka replicas", { kafka: { replicas: 2.5 } }, [/streamstack:kafka\.replicas: must be an integer >= 1 \(got 2\.5\)/]],
+    ["non-numeric ZooKeeper replicas", { zookeeper: { replicas: "three" } }, [/streamstack:zookeeper\.replicas: must be an integer >= 1 \(got "three"\)/]],
+    ["negative producer replicas", { clients: { producerReplicas: -1 } }, [/streamstack:clients\.producerReplicas: must be an integer >= 0/]],
+    ["two writers", { writer: { replicas: 2 } }, [/streamstack:writer\.replicas: must be 0 or 1/]],
+    ["Kafka RF above brokers", { kafka: { replicas: 2, minInsyncReplicas: 1 } }, [/streamstack:kafka\.replicationFactor: must be at most kafka\.replicas \(2\) \(got 3\)/]],
+    ["min ISR above RF", { kafka: { minInsyncReplicas: 4 } }, [/streamstack:kafka\.minInsyncReplicas: must be at most kafka\.replicationFactor \(3\) \(got 4\)/]],
+    ["writer RF above Cassandra nodes", { cassandra: { replicas: 2 } }, [/streamstack:writer\.replicationFactor: must be at most cassandra\.replicas \(2\) \(got 3\)/]],
+    ["seeds above nodes", { cassandra: { seedCount: 4 } }, [/streamstack:cassandra\.seedCount: must be at most cassandra\.replicas \(3\) \(got 4\)/]],
+    ["unknown consistency", { writer: { consistency: "MOST" } }, [/streamstack:writer\.consistency: must be one of ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE \(got "MOST"\)/]],
+    ["consistency the RF cannot reach", { writer: { consistency: "THREE", replicationFactor: 2 } }, [/streamstack:writer\.consistency: THREE needs 3 replicas but writer\.replicationFactor is 2; with that factor use one of ANY, ONE, TWO, QUORUM, ALL/]],
+    ["Cassandra heap above memory", { cassandra: { maxHeapSize: "2G" } }, [/streamstack:cassandra\.maxHeapSize: must not exceed cassandra\.memory \(1Gi\)/]],
+    ["Kafka heap above memory", { kafka: { heapSize: "768m", memory: "512Mi" } }, [/streamstack:kafka\.heapSize: must not exceed kafka\.memory \(512Mi\)/]],
+    ["malformed heap", { cassandra: { maxHeapSize: "lots" } }, [/streamstack:cassandra\.maxHeapSize: must be a JVM size such as 512M or 1G \(got "lots"\)/]],
+    ["malformed cpu", { kafka: { cpu: "half" } }, [/streamstack:kafka\.cpu: must be a Kubernetes cpu quantity such as 500m or 2 \(got "half"\)/]],
+    ["malformed storage size", { cassandra: { storageSize: "10 GB" } }, [/streamstack:cassandra\.storageSize: must be a Kubernetes memory quantity/]],
+    ["typo in a nested key", { cassandra: { replica: 5 } }, [/streamstack:cassandra\.replica: unknown key; did you mean "replicas"\?/]],
+    ["typo in a top-level key", { casandra: { replicas: 5 } }, [/streamstack:casandra: unknown key; did you mean "cassandra"\?/]],
+    ["a section given as a scalar", { kafka: "big" }, [/streamstack:kafka: must be an object of keys/]],
+    ["bad namespace", { namespace: "My_Namespace" }, [/streamstack:namespace: must be a DNS-1123 label/]],
+    ["bad topic", { clients: { topic: "a topic" } }, [/streamstack:clients\.topic: must be a Kafka topic name/]],
+    ["zero partitions", { clients: { partitions: 0 } }, [/streamstack:clients\.partitions: must be an integer >= 1/]],
+    ["bad registry", { images: { registry: "http://localhost:5001" } }, [/streamstack:images\.registry: must be a registry host\[:port\]/]],
+];
+
+describe.each(cases)("%s", (_name, config, expected) => {
+    test("fails with a message naming the key and what is allowed, registering nothing", async () => {
+        const { message, registered } = await failure(config);
+        for (const e of expected) expect(message).toMatch(e);
+        expect(registered).toBe(0);
+    });
+});
+
+test("every problem is reported at once, not just the first", async () => {
+    const { message, registered } = await failure({
+        cassandra: { replicas: 0, cpu: "x" },
+        writer: { consistency: "SOME", topic: "" },
+        imagez: {},
+    });
+    expect(message).toMatch(/Invalid stack config \(5 problems\)/);
+    for (const key of ["cassandra.replicas", "cassandra.cpu", "writer.consistency", "writer.topic", "imagez"]) {
+        expect(message).toContain(`streamstack:${key}`);
+    }
+    expect(registered).toBe(0);
+});
