@@ -1,0 +1,84 @@
+// The config module on its own: defaults, accepted spellings, and properties that must hold for
+// any input (fast-check), such as "a typo never silently falls back to a default".
+import fc from "fast-check";
+import { ConfigError, CONSISTENCY_LEVELS, KNOWN_KEYS, parseStackConfig, replicasNeeded } from "../../infra/config";
+import { parseJvmSize, parseQuantity } from "../../infra/quantity";
+
+const problemsOf = (raw: Record<string, unknown>): string[] => {
+    try {
+        parseStackConfig(raw);
+        return [];
+    } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        return e.problems;
+    }
+};
+
+test("an empty config gives the reference defaults", () => {
+    const c = parseStackConfig({});
+    expect(c.cassandra).toMatchObject({ replicas: 3, image: "cassandra:4.1.3", clusterName: "ece573-prj04", seedCount: 1 });
+    expect(c.kafka).toMatchObject({ replicas: 3, partitions: 4, replicationFactor: 3, minInsyncReplicas: 2 });
+    expect(c.writer).toMatchObject({ replicas: 1, topic: "project04", keyspace: "ece573", consistency: "QUORUM" });
+    expect(c.clients).toMatchObject({ topic: "test", partitions: 4, producerReplicas: 1, consumerReplicas: 1 });
+    expect(c).toMatchObject({ namespace: "streamstack", createNamespace: true, clusterDomain: "cluster.local" });
+});
+
+test("numbers given as strings (as `pulumi config set --path` may store them) are accepted", () => {
+    expect(parseStackConfig({ cassandra: { replicas: "5" } }).cassandra.replicas).toBe(5);
+});
+
+test("namespace default is not created by the program unless asked", () => {
+    expect(parseStackConfig({ namespace: "default" }).createNamespace).toBe(false);
+    expect(parseStackConfig({ namespace: "team-a", createNamespace: false }).createNamespace).toBe(false);
+});
+
+test("quantities and JVM sizes compare in bytes", () => {
+    expect(parseQuantity("1Gi")).toBe(2 ** 30);
+    expect(parseQuantity("500m")).toBe(0.5);
+    expect(parseQuantity("1G")).toBe(1e9);
+    expect(parseQuantity("1 Gi")).toBeUndefined();
+    expect(parseJvmSize("512M")).toBe(512 * 2 ** 20);
+    expect(parseJvmSize("1g")).toBe(2 ** 30);
+    expect(parseJvmSize("0")).toBeUndefined();
+});
+
+test("property: any replica count below the minimum is rejected with the key named", () => {
+    fc.assert(fc.property(
+        fc.constantFrom("cassandra", "zookeeper", "kafka"),
+        fc.oneof(fc.integer({ max: 0 }), fc.double({ noNaN: true }).filter(d => !Number.isInteger(d))),
+        (system, replicas) => {
+            const problems = problemsOf({ [system]: { replicas } });
+            return problems.some(p => p.startsWith(`streamstack:${system}.replicas: must be an integer >= 1`));
+        }));
+});
+
+test("property: a valid Kafka sizing is accepted exactly when RF <= brokers and min ISR <= RF", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), (replicas, rf, isr) => {
+        const problems = problemsOf({ kafka: { replicas, replicationFactor: rf, minInsyncReplicas: isr } });
+        const ok = rf <= replicas && isr <= rf;
+        return ok ? problems.length === 0 : problems.length > 0 && problems.every(p => p.startsWith("streamstack:kafka."));
+    }));
+});
+
+test("property: a consistency level is accepted exactly when the replication factor can satisfy it", () => {
+    fc.assert(fc.property(fc.constantFrom(...CONSISTENCY_LEVELS), fc.integer({ min: 1, max: 5 }), (level, rf) => {
+        const problems = problemsOf({ cassandra: { replicas: 5 }, writer: { consistency: level, replicationFactor: rf } });
+        return (problems.length === 0) === (replicasNeeded(level, rf) <= rf);
+    }));
+});
+
+test("property: a misspelt key is never ignored, whatever the typo", () => {
+    const sectionKeys = { cassandra: ["replicas", "image", "storageClass", "seedCount"], kafka: ["partitions", "replicationFactor"] };
+    fc.assert(fc.property(
+        fc.constantFrom(...Object.entries(sectionKeys).flatMap(([s, ks]) => ks.map(k => [s, k] as const))),
+        fc.nat(), fc.constantFrom("x", "_", "s", ""),
+        ([section, key], at, ch) => {
+            const i = at % key.length;
+            const typo = ch === "" ? key.slice(0, i) + key.slice(i + 1) : key.slice(0, i) + ch + key.slice(i);
+            if (typo === key) return true;
+            const problems = problemsOf({ [section]: { [typo]: "1" } });
+            return problems.some(p => p.startsWith(`streamstack:${section}.${typo}: unknown key`));
+        }));
+    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 12 }).filter(k => !KNOWN_KEYS.includes(k)), key =>
+        problemsOf({ [key]: 1 }).some(p => p.startsWith(`streamstack:${key}: unknown key`))));
+});
