@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh Debian 12 machine, runs the jest suites and ends with
+# one line "N passed, N failed" (from jest's JSON report).
+#   bash scripts/test.sh                 every suite: unit, apps, deploy
+#   bash scripts/test.sh unit apps       only these suites
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export STREAMSTACK_CACHE=${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}
+mkdir -p "$STREAMSTACK_CACHE"
+all=(unit apps deploy)
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=("${all[@]}")
+for s in "${suites[@]}"; do
+  case " ${all[*]} " in *" $s "*) ;; *) echo "test.sh: unknown suite '$s' (allowed: ${all[*]})" >&2; exit 2 ;; esac
+done
+wants() { case " ${suites[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+started=$(date +%s)
+step() { echo "== [test] $* (+$(( $(date +%s) - started ))s)"; }
+
+step "node packages (root and apps/)"
+npm ci --no-audit --no-fund --loglevel=error
+npm ci --prefix apps --no-audit --no-fund --loglevel=error
+
+if wants apps; then
+  step "server jars for Cassandra, ZooKeeper and Kafka (scripts/servers)"
+  scripts/servers/servers.sh fetch
+fi
+
+if wants deploy; then
+  step "deploy toolchain (scripts/toolchain, scripts/docker)"
+  scripts/toolchain/install.sh
+  scripts/docker/engine.sh start
+  scripts/docker/node-base.sh >/dev/null
+  scripts/toolchain/controlplane.sh start
+fi
+
+step "jest: ${suites[*]}"
+report="$STREAMSTACK_CACHE/jest-report.json"
+rm -f "$report"
+status=0
+npx jest --selectProjects "${suites[@]}" --json --outputFile "$report" || status=$?
+step "done"
+if [ -f "$report" ]; then
+  node -e '
+    const r = require(process.argv[1]);
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  ' "$report"
+else
+  echo "0 passed, 1 failed"
+  status=${status/#0/1}
+fi
+exit "$status"
