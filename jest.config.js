@@ -5,7 +5,7 @@ module.exports = {
   // Real servers and the real engine take minutes; unit tests finish in seconds regardless.
   testTimeout: 1200000,
   projects: [
-    { ...common, displayName: "unit", testMatch: ["<rootDir>/tests/infra/**/*.test.ts", "<rootDir>/tests/program/**/*.test.ts", "<rootDir>/tests/apps/**/*.unit.test.ts"] },
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/tests/infra/**/*.test.ts", "<rootDir>/tests/program/**/*.test.ts", "<rootDir>/tests/scripts/**/*.test.ts", "<rootDir>/tests/apps/**/*.unit.test.ts"] },
     { ...common, displayName: "apps", testMatch: ["<rootDir>/tests/apps/**/*.it.test.ts"] },
     { ...common, displayName: "deploy", testMatch: ["<rootDir>/tests/deploy/**/*.test.ts"] },
   ],

@@ -11,6 +11,7 @@ reg_port=5001
 workers=4
 load_images=false
 cmd=${1:-up}; shift || true
+case "$cmd" in up|down) ;; *) echo "cluster.sh: unknown command '$cmd' (allowed: up, down)" >&2; exit 2 ;; esac
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers=$2; shift 2 ;;
@@ -78,5 +79,4 @@ YAML
 case "$cmd" in
   up) up ;;
   down) down ;;
-  *) echo "cluster.sh: unknown command '$cmd' (allowed: up, down)" >&2; exit 2 ;;
 esac

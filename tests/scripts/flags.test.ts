@@ -1,0 +1,29 @@
+// The project's scripts refuse bad flags with a message naming the flag and what is allowed,
+// exit 2, and do nothing else.
+import { spawnSync } from "child_process";
+import * as path from "path";
+
+const repo = path.resolve(__dirname, "../..");
+const run = (script: string, ...args: string[]) => {
+    const r = spawnSync("bash", [path.join(repo, script), ...args], { encoding: "utf8", env: { ...process.env, PATH: "/usr/bin:/bin" } });
+    return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+};
+
+test("test.sh: an unknown suite is refused before anything is installed", () => {
+    const r = run("scripts/test.sh", "unit", "integration");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("test.sh: unknown suite 'integration' (allowed: unit apps deploy)");
+    expect(r.stdout).not.toContain("node packages");
+});
+
+test("kind/cluster.sh: an unknown command, flag or worker count is refused", () => {
+    expect(run("scripts/kind/cluster.sh", "reset")).toMatchObject({ status: 2, stderr: expect.stringContaining("unknown command 'reset' (allowed: up, down)") });
+    expect(run("scripts/kind/cluster.sh", "up", "--nodes", "3")).toMatchObject({ status: 2, stderr: expect.stringContaining("unknown flag '--nodes' (allowed: --workers N, --load-images)") });
+    expect(run("scripts/kind/cluster.sh", "up", "--workers", "four")).toMatchObject({ status: 2, stderr: expect.stringContaining("--workers must be a whole number, got 'four'") });
+});
+
+test("kind/cluster.sh: a missing tool is named before anything is created", () => {
+    const r = spawnSync("bash", [path.join(repo, "scripts/kind/cluster.sh"), "up"], { encoding: "utf8", env: { PATH: "/nonexistent:/bin" } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/'(docker|kind|kubectl)' is not on PATH/);
+});
