@@ -29,7 +29,8 @@ fi
 
 if wants deploy; then
   step "deploy toolchain (scripts/toolchain, scripts/docker)"
-  scripts/toolchain/install.sh
+  # The Pulumi engine and providers cannot be built here (scripts/toolchain/README.md): the cluster part only.
+  scripts/toolchain/install.sh cluster
   scripts/docker/engine.sh start
   scripts/docker/node-base.sh >/dev/null
   scripts/toolchain/controlplane.sh start
