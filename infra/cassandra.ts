@@ -44,10 +44,6 @@ export class Cassandra extends pulumi.ComponentResource {
             container: {
                 name: "cassandra",
                 image: config.image,
-                ports: [
-                    { name: "cql", containerPort: CQL_PORT },
-                    { name: "intra-node", containerPort: INTERNODE_PORT },
-                ],
                 resources: guaranteed(config.cpu, config.memory),
                 env: [
                     { name: "MAX_HEAP_SIZE", value: config.maxHeapSize },

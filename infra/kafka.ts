@@ -47,7 +47,6 @@ export class Kafka extends pulumi.ComponentResource {
                 image: config.image,
                 // The broker id is the pod ordinal, taken from the hostname before the entrypoint runs.
                 command: ["bash", "-c", "export KAFKA_BROKER_ID=${HOSTNAME##*-} && exec /etc/confluent/docker/run"],
-                ports: [{ name: "broker", containerPort: BROKER_PORT }],
                 resources: guaranteed(config.cpu, config.memory),
                 env: [
                     { name: "KAFKA_ZOOKEEPER_CONNECT", value: args.zookeeperConnect },

@@ -15,9 +15,11 @@ export interface StatefulSystemArgs {
     readonly component: string;
     /** Name of the headless Service (a DNS name other objects use). */
     readonly serviceName: string;
+    /** Ports of the Service and of the container alike. */
     readonly ports: { name: string; port: number }[];
     readonly replicas: number;
-    readonly container: Container;
+    /** The container, less its ports and volume mounts (derived from `ports` and `volume`). */
+    readonly container: Omit<Container, "ports" | "volumeMounts">;
     readonly volume: { name: string; mountPath: string; size: string; storageClass?: string };
     readonly terminationGracePeriodSeconds: number;
     readonly securityContext?: PodSecurityContext;
@@ -64,6 +66,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                     topologySpreadConstraints: spreadOverNodes(selector),
                     containers: [{
                         ...args.container,
+                        ports: args.ports.map(p => ({ name: p.name, containerPort: p.port })),
                         volumeMounts: [{ name: args.volume.name, mountPath: args.volume.mountPath }],
                     }],
                 },

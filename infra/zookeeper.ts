@@ -78,11 +78,6 @@ export class Zookeeper extends pulumi.ComponentResource {
                 name: "zookeeper",
                 image: config.image,
                 command: ["bash", "-c", zookeeperStartScript(members)],
-                ports: [
-                    { name: "client", containerPort: CLIENT_PORT },
-                    { name: "peer", containerPort: PEER_PORT },
-                    { name: "leader-election", containerPort: ELECTION_PORT },
-                ],
                 resources: guaranteed(config.cpu, config.memory),
                 env: [
                     { name: "ZOOKEEPER_CLIENT_PORT", value: String(CLIENT_PORT) },

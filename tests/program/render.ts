@@ -65,7 +65,7 @@ export async function render(stack: string, config: Record<string, unknown>, bod
     pulumi.runtime.setAllConfig(Object.fromEntries(
         Object.entries(config).map(([k, v]) => [`streamstack:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
     ));
-    const outputs = body() ?? {};
+    const outputs = (body() ?? {}) as Record<string, pulumi.Output<unknown>>;
     const resolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs)) {
         resolved[k] = await new Promise(resolve => pulumi.output(v).apply(resolve));
