@@ -68,7 +68,7 @@ export async function render(stack: string, config: Record<string, unknown>, bod
     const outputs = (body() ?? {}) as Record<string, pulumi.Output<unknown>>;
     const resolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs)) {
-        resolved[k] = await new Promise(resolve => pulumi.output(v).apply(resolve));
+        resolved[k] = await new Promise(resolve => pulumi.output<any>(v).apply(resolve));
     }
     // Registrations are asynchronous; wait until no new one has arrived for a few turns.
     let seen = -1;
