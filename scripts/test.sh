@@ -21,6 +21,10 @@ step() { echo "== [test] $* (+$(( $(date +%s) - started ))s)"; }
 step "node packages (root and apps/)"
 npm ci --no-audit --no-fund --loglevel=error
 npm ci --prefix apps --no-audit --no-fund --loglevel=error
+# jest transpiles without type checking; the compiler checks the program, the apps and the tests.
+step "type check"
+npx tsc --noEmit -p .
+npx tsc --noEmit -p apps
 
 if wants apps; then
   step "server jars for Cassandra, ZooKeeper and Kafka (scripts/servers)"
