@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# A local Kubernetes 1.32 control plane on loopback with kwok-simulated nodes and an image registry.
+#
+#   scripts/toolchain/controlplane.sh start    # idempotent; fast when already up
+#   scripts/toolchain/controlplane.sh status   # exit 0 when everything is up
+#   scripts/toolchain/controlplane.sh stop     # stops every process it started (pid files)
+#   scripts/toolchain/controlplane.sh reset    # stop + delete cluster state (etcd data, PV dirs, registry data)
+#
+# Processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, a fake volume
+# provisioner (bash loop: one PV per pending PVC of class "standard") and registry 127.0.0.1:5001.
+# Nodes (like the reference kind cluster): kind-control-plane (tainted) + kind-worker..kind-worker4.
+# State, pid files, logs and the kubeconfig live in ${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}/cluster.
+set -euo pipefail
+
+CACHE="${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}"
+BIN="$CACHE/bin"
+CL="$CACHE/cluster"
+PKI="$CL/pki"; RUN="$CL/run"; LOGS="$CL/logs"
+KUBECONFIG_FILE="$CACHE/kubeconfig"
+export PATH="$BIN:$PATH"
+
+ETCD_PORT="${STREAMSTACK_ETCD_PORT:-12379}"
+API_PORT="${STREAMSTACK_API_PORT:-16443}"
+KCM_PORT="${STREAMSTACK_KCM_PORT:-10357}"
+SCHED_PORT="${STREAMSTACK_SCHED_PORT:-10359}"
+KWOK_PORT="${STREAMSTACK_KWOK_PORT:-10347}"
+REGISTRY_PORT="${STREAMSTACK_REGISTRY_PORT:-5001}"
+SERVICE_CIDR=10.96.0.0/16
+POD_CIDR=10.244.0.0/16
+WORKERS="${STREAMSTACK_WORKERS:-4}"
+NODE_CPU="${STREAMSTACK_NODE_CPU:-32}"; NODE_MEM="${STREAMSTACK_NODE_MEM:-64Gi}"
+
+T0=$(date +%s%N)
+log() { printf '[controlplane %s +%5sms] %s\n' "$(date -u +%H:%M:%S)" "$(( ($(date +%s%N) - T0) / 1000000 ))" "$*"; }
+die() { log "ERROR: $*"; exit 1; }
+kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok provisioner registry)
+
+alive() { local f="$RUN/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+# launch NAME CMD...: runs CMD in its own session (pid = process group id, so stop kills its children too)
+launch() {
+  local name=$1; shift
+  if alive "$name"; then return 0; fi
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+  log "started $name (pid $!, log $LOGS/$name.log)"
+}
+
+wait_for() {  # wait_for WHAT SECONDS CMD...: polls CMD every 0.2s
+  local what=$1 secs=$2 i; shift 2
+  for ((i = 0; i < secs * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  die "$what not ready after ${secs}s (logs in $LOGS)"
+}
+
+# ---- certificates (openssl, once) -----------------------------------------------------------------------
+gen_pki() {
+  [ -f "$PKI/.done" ] && return 0
+  command -v openssl >/dev/null || die "openssl missing: run scripts/toolchain/install.sh"
+  log "generating certificates and service-account keys in $PKI"
+  rm -rf "$PKI"; mkdir -p "$PKI"; cd "$PKI"
+  openssl genrsa -out ca.key 2048 2>/dev/null
+  openssl req -x509 -new -nodes -key ca.key -sha256 -days 3650 -subj "/CN=streamstack-ca" -out ca.crt 2>/dev/null
+  # sign NAME SUBJECT [SAN]: key + cert signed by the CA (clientAuth + serverAuth)
+  sign() {
+    local n=$1 subj=$2 san=${3:-}
+    openssl genrsa -out "$n.key" 2048 2>/dev/null
+    openssl req -new -key "$n.key" -subj "$subj" -out "$n.csr" 2>/dev/null
+    { echo "basicConstraints=CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
+      echo "extendedKeyUsage=serverAuth,clientAuth"; [ -n "$san" ] && echo "subjectAltName=$san"; } >"$n.ext"
+    openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+      -extfile "$n.ext" -out "$n.crt" 2>/dev/null
+    rm -f "$n.csr" "$n.ext"
+  }
+  # the apiserver is reached as 127.0.0.1 from here and as the kubernetes Service (first IP of the range) in-cluster
+  sign apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  sign admin "/O=system:masters/CN=kubernetes-admin"                    # cluster-admin via group
+  sign controller-manager "/CN=system:kube-controller-manager"          # bound by default RBAC
+  sign scheduler "/CN=system:kube-scheduler"                            # bound by default RBAC
+  sign kwok "/O=system:masters/CN=kwok"                                 # kwok patches node/pod status everywhere
+  # the service-account token signing key pair (apiserver signs and verifies, controller-manager signs)
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  chmod 600 ./*.key
+  cd - >/dev/null
+  touch "$PKI/.done"
+}
+
+write_kubeconfig() {  # write_kubeconfig FILE USER
+  local f=$1 u=$2
+  KUBECONFIG="$f" kubectl config set-cluster streamstack --server="https://127.0.0.1:$API_PORT" \
+    --certificate-authority="$PKI/ca.crt" --embed-certs=true >/dev/null
+  KUBECONFIG="$f" kubectl config set-credentials "$u" --client-certificate="$PKI/$u.crt" \
+    --client-key="$PKI/$u.key" --embed-certs=true >/dev/null
+  KUBECONFIG="$f" kubectl config set-context streamstack --cluster=streamstack --user="$u" --namespace=default >/dev/null
+  KUBECONFIG="$f" kubectl config use-context streamstack >/dev/null
+  chmod 600 "$f"
+}
+
+# ---- cluster objects --------------------------------------------------------------------------------
+node_yaml() {  # node_yaml NAME ROLE
+  local n=$1 role=$2 taints="" rolelabel=""
+  if [ "$role" = control-plane ]; then
+    rolelabel="node-role.kubernetes.io/control-plane: \"\""
+    taints="  taints:
+  - key: node-role.kubernetes.io/control-plane
+    effect: NoSchedule"
+  fi
+  cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $n
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    type: kwok
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+    kubernetes.io/hostname: $n
+    $rolelabel
+spec:
+$taints
+status:
+  allocatable: {cpu: "$NODE_CPU", memory: $NODE_MEM, pods: "110", ephemeral-storage: 500Gi}
+  capacity: {cpu: "$NODE_CPU", memory: $NODE_MEM, pods: "110", ephemeral-storage: 500Gi}
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+---
+EOF
+}
+
+apply_objects() {
+  {
+    node_yaml kind-control-plane control-plane
+    local i; for ((i = 1; i <= WORKERS; i++)); do node_yaml "kind-worker$([ $i -gt 1 ] && echo $i)" worker; done
+    # default StorageClass named like kind's; volumes come from the fake provisioner loop below
+    cat <<'EOF'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: streamstack.local/fake
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+allowVolumeExpansion: true
+EOF
+  } | kc apply -f - >"$LOGS/apply.log" 2>&1 || { cat "$LOGS/apply.log"; die "applying nodes/StorageClass failed"; }
+}
+
+# The fake provisioner: kwok simulates pods but nothing provisions volumes. Every 2s it creates a
+# hostPath PV pre-bound (claimRef) to each Pending PVC of class "standard", so the PV controller binds
+# them and StatefulSets with volumeClaimTemplates become Ready; Released/Failed PVs it made are deleted.
+provisioner_loop() {
+  cat >"$RUN/provisioner.sh" <<EOF
+#!/usr/bin/env bash
+export PATH="$BIN:\$PATH"
+kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=10s "\$@"; }
+while :; do
+  kc get pvc -A -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.namespace} {.metadata.name} {.metadata.uid} {.spec.storageClassName} {.spec.resources.requests.storage} {.spec.accessModes[0]} {.spec.volumeMode}{"\n"}{end}' 2>/dev/null |
+  while read -r ns name uid class size mode vmode; do
+    [ "\$class" = standard ] || continue
+    pv="pvc-\$uid"
+    kc get pv "\$pv" >/dev/null 2>&1 && continue
+    echo "\$(date -u +%FT%TZ) provisioning \$pv for \$ns/\$name (\$size \$mode)"
+    kc apply -f - <<PV || true
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: \$pv
+  annotations: {pv.kubernetes.io/provisioned-by: streamstack.local/fake}
+  labels: {streamstack.local/fake-pv: "true"}
+spec:
+  capacity: {storage: \$size}
+  accessModes: [\${mode:-ReadWriteOnce}]
+  volumeMode: \${vmode:-Filesystem}
+  persistentVolumeReclaimPolicy: Delete
+  storageClassName: standard
+  claimRef: {namespace: \$ns, name: \$name, uid: \$uid}
+  hostPath: {path: "$CL/volumes/\$pv", type: DirectoryOrCreate}
+PV
+  done
+  kc get pv -l streamstack.local/fake-pv=true -o jsonpath='{range .items[?(@.status.phase!="Bound")]}{.metadata.name} {.status.phase}{"\n"}{end}' 2>/dev/null |
+  while read -r pv phase; do
+    case "\$phase" in Released|Failed) echo "\$(date -u +%FT%TZ) deleting \$phase \$pv"; kc delete pv "\$pv" --wait=false || true;; esac
+  done
+  sleep 2
+done
+EOF
+  chmod +x "$RUN/provisioner.sh"
+}
+
+# ---- start / stop / status ----------------------------------------------------------------------------
+api_ready() { kc get --raw /readyz >/dev/null 2>&1; }
+
+cmd_start() {
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok registry openssl; do
+    command -v "$b" >/dev/null || die "$b not found: run scripts/toolchain/install.sh cluster first"
+  done
+  mkdir -p "$RUN" "$LOGS" "$CL/etcd" "$CL/volumes" "$CL/registry"
+  gen_pki
+  [ -f "$KUBECONFIG_FILE" ] || write_kubeconfig "$KUBECONFIG_FILE" admin
+  for u in controller-manager scheduler kwok; do [ -f "$CL/$u.kubeconfig" ] || write_kubeconfig "$CL/$u.kubeconfig" "$u"; done
+
+  launch etcd etcd --name streamstack --data-dir "$CL/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-cluster "streamstack=http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --quota-backend-bytes 4294967296 --auto-compaction-retention 1 --log-level warn
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+
+  # --endpoint-reconciler-type=none: the apiserver's own endpoint would be 127.0.0.1, which Endpoints
+  # validation rejects (loopback); nothing in-cluster talks to it (kwok pods run nothing)
+  launch kube-apiserver kube-apiserver \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --client-ca-file "$PKI/ca.crt" \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --authorization-mode Node,RBAC --allow-privileged=true \
+    --endpoint-reconciler-type none --profiling=false
+  wait_for kube-apiserver 90 api_ready
+  log "kube-apiserver ready at https://127.0.0.1:$API_PORT"
+
+  launch kube-controller-manager kube-controller-manager \
+    --kubeconfig "$CL/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$CL/controller-manager.kubeconfig" --authorization-kubeconfig "$CL/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+    --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+    --use-service-account-credentials=true --service-cluster-ip-range "$SERVICE_CIDR" \
+    --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+    --leader-elect=false --profiling=false \
+    --node-monitor-grace-period 1h --pvclaimbinder-sync-period 2s
+  # --pvclaimbinder-sync-period 2s (default 15s): a PV made for a waiting claim is bound within ~2s,
+  # so each StatefulSet replica (OrderedReady) does not wait a resync for its volume
+  # scheduler backoff 1s..2s (default 1s..10s): a pod that waited for its PVC is retried quickly
+  cat >"$CL/scheduler.yaml" <<EOF
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection: {kubeconfig: "$CL/scheduler.kubeconfig"}
+leaderElection: {leaderElect: false}
+podInitialBackoffSeconds: 1
+podMaxBackoffSeconds: 2
+EOF
+  launch kube-scheduler kube-scheduler --config "$CL/scheduler.yaml" \
+    --authentication-kubeconfig "$CL/scheduler.kubeconfig" --authorization-kubeconfig "$CL/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --profiling=false
+  # kwok only takes nodes annotated kwok.x-k8s.io/node=fake; pod IPs come from --cidr. With leases
+  # (renewed every ~10s) nodes stay Ready; the 1h grace period above keeps a busy 2-core machine
+  # from marking the simulated nodes NotReady (and evicting every pod) when a heartbeat is late
+  launch kwok kwok --node-lease-duration-seconds 40 --kubeconfig "$CL/kwok.kubeconfig" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr "$POD_CIDR" --node-ip 127.0.0.1 --server-address "127.0.0.1:$KWOK_PORT"
+
+  cat >"$CL/registry.yml" <<EOF
+version: 0.1
+log: {level: info}
+storage:
+  filesystem: {rootdirectory: $CL/registry}
+  delete: {enabled: true}
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+EOF
+  launch registry registry serve "$CL/registry.yml"
+
+  apply_objects
+  provisioner_loop
+  launch provisioner bash "$RUN/provisioner.sh"
+
+  wait_for "default ServiceAccount" 60 kc get serviceaccount default -n default
+  wait_for "kwok nodes Ready" 60 bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG_FILE' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" -eq $((WORKERS + 1)) ]"
+  wait_for registry 30 curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  log "up: KUBECONFIG=$KUBECONFIG_FILE, registry 127.0.0.1:$REGISTRY_PORT, logs in $LOGS"
+  kc get nodes
+}
+
+cmd_stop() {  # TERM every process group at once, wait up to 10s, then KILL what is left
+  local name pid n pids=()
+  for name in "${COMPONENTS[@]}"; do
+    [ -f "$RUN/$name.pid" ] || continue
+    pid=$(cat "$RUN/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$name:$pid")
+    fi
+  done
+  for ((n = 0; n < 50; n++)); do
+    local left=0 p; for p in "${pids[@]}"; do kill -0 "${p#*:}" 2>/dev/null && left=1; done
+    [ $left -eq 0 ] && break; sleep 0.2
+  done
+  for p in "${pids[@]}"; do
+    name=${p%%:*} pid=${p#*:}
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; log "killed $name (pid $pid)"
+    else log "stopped $name (pid $pid)"; fi
+  done
+  for name in "${COMPONENTS[@]}"; do rm -f "$RUN/$name.pid"; done
+}
+
+cmd_status() {
+  local rc=0 name
+  for name in "${COMPONENTS[@]}"; do
+    if alive "$name"; then log "$name: running (pid $(cat "$RUN/$name.pid"))"; else log "$name: NOT running"; rc=1; fi
+  done
+  if api_ready; then log "apiserver: ready (KUBECONFIG=$KUBECONFIG_FILE)"; kc get nodes --no-headers 2>/dev/null | sed 's/^/    /'
+  else log "apiserver: not ready"; rc=1; fi
+  return $rc
+}
+
+case "${1:-}" in
+  start)
+    if cmd_status >/dev/null 2>&1; then log "already up (KUBECONFIG=$KUBECONFIG_FILE, registry 127.0.0.1:$REGISTRY_PORT)"; exit 0; fi
+    cmd_start; log "start took $(( ($(date +%s%N) - T0) / 1000000 ))ms" ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  reset) cmd_stop; rm -rf "$CL/etcd" "$CL/volumes" "$CL/registry"; log "cluster state removed (certificates kept)" ;;
+  *) echo "usage: $0 start|stop|status|reset" >&2; exit 2 ;;
+esac
