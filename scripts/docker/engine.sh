@@ -140,6 +140,10 @@ cmd_start() {
   # A stale socket / pidfile from a killed run would make dockerd refuse to start.
   if [[ -S "$SOCK" ]] && ! answers; then rm -f "$SOCK"; fi
   if [[ -s /var/run/docker.pid ]] && [[ ! -d "/proc/$(cat /var/run/docker.pid)" ]]; then rm -f /var/run/docker.pid; fi
+  # dockerd sets the iptables FORWARD policy to DROP when it has to switch ip_forward on; that
+  # would also drop forwarded/bridged traffic of other network namespaces on this machine.
+  # Remember the policy and put it back once dockerd is up.
+  local fwd_policy; fwd_policy="$(iptables -S FORWARD 2>/dev/null | awk '$1 == "-P" { print $3 }')"
   log "starting dockerd (storage-driver=$driver, mtu=$mtu, data-root=$DATA, log=$LOG)"
   local t0=$SECONDS
   # setsid: own session, so the daemon outlives this shell and is not hit by its signals.
@@ -147,7 +151,13 @@ cmd_start() {
   echo $! >"$PIDFILE"
   local pid; pid="$(cat "$PIDFILE")"
   for ((i = 0; i < WAIT * 2; i++)); do
-    if answers; then log "up in $((SECONDS - t0))s (pid $pid)"; cmd_status; return 0; fi
+    if answers; then
+      log "up in $((SECONDS - t0))s (pid $pid)"
+      if [[ "$fwd_policy" == ACCEPT ]] && iptables -S FORWARD | grep -qx -- '-P FORWARD DROP'; then
+        iptables -P FORWARD ACCEPT && log "iptables FORWARD policy restored to ACCEPT"
+      fi
+      cmd_status; return 0
+    fi
     if [[ ! -d /proc/$pid ]]; then tail -30 "$LOG" >&2; die "dockerd exited (see $LOG)"; fi
     sleep 0.5
   done
@@ -165,24 +175,41 @@ descendants() {
 
 cmd_stop() {
   local pid
-  if ! pid="$(our_pid)"; then
-    rm -f "$PIDFILE"
-    if answers; then log "an engine not started by this script answers on $SOCK; leaving it alone"; else log "not running"; fi
+  if pid="$(our_pid)"; then
+    local kids; kids="$(descendants "$pid" | tr '\n' ' ')"
+    log "stopping dockerd pid $pid (children: ${kids:-none})"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 60; i++)); do [[ -d /proc/$pid ]] || break; sleep 0.5; done
+    if [[ -d /proc/$pid ]]; then log "dockerd still alive after 30s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
+    # dockerd stops its managed containerd itself; wait for it (and docker-proxy) to go.
+    for ((i = 0; i < 20; i++)); do
+      local left=""
+      for k in $kids; do [[ -d /proc/$k ]] && left="$left $k"; done
+      [[ -z "$left" ]] && break
+      [[ $i == 10 ]] && { log "killing leftover children:$left"; kill -KILL $left 2>/dev/null || true; }
+      sleep 0.5
+    done
+  elif answers; then
+    log "an engine not started by this script answers on $SOCK; leaving it alone"
     return 0
+  else
+    log "dockerd not running"
   fi
-  local kids; kids="$(descendants "$pid" | tr '\n' ' ')"
-  log "stopping dockerd pid $pid (children: ${kids:-none})"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 60; i++)); do [[ -d /proc/$pid ]] || break; sleep 0.5; done
-  if [[ -d /proc/$pid ]]; then log "dockerd still alive after 30s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-  # dockerd stops its managed containerd itself; shims of killed containers may linger.
-  for ((i = 0; i < 20; i++)); do
-    local left=""
-    for k in $kids; do [[ -d /proc/$k ]] && left="$left $k"; done
-    [[ -z "$left" ]] && break
-    [[ $i == 10 ]] && { log "killing leftover children:$left"; kill -KILL $left 2>/dev/null || true; }
-    sleep 0.5
+  # containerd shims re-parent to pid 1; any still alive belong to this engine's containerd
+  # (their command line names its socket under /var/run/docker/). Normally dockerd has stopped
+  # the containers and the shims are gone; after a SIGKILL of dockerd they are not (nor is the
+  # containerd that dockerd ran with --config /var/run/docker/containerd/containerd.toml).
+  local shims="" p
+  for p in $(ps -eo pid= 2>/dev/null); do
+    [[ -r /proc/$p/cmdline ]] || continue
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qE -- '(-namespace moby .*-address /var/run/docker/containerd/containerd.sock|^containerd --config /var/run/docker/containerd/containerd.toml)' \
+      && shims="$shims $p"
   done
+  if [[ -n "$shims" ]]; then
+    local procs; procs="$(descendants $shims | tr '\n' ' ')"
+    log "killing leftover containerd/shims:$shims (and their processes: ${procs:-none})"
+    kill -KILL $procs $shims 2>/dev/null || true
+  fi
   rm -f "$PIDFILE"
   log "stopped"
 }

@@ -90,8 +90,9 @@ fi
 
 command -v debootstrap >/dev/null 2>&1 || {
   log "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2 \
-    || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >"$WORK/apt.log" 2>&1 \
+    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap; } >>"$WORK/apt.log" 2>&1 \
+    || die "apt-get install debootstrap failed (log: $WORK/apt.log)"
 }
 
 # --- node and npm from the npm registry (npm checks the registry's integrity hashes) --------------
@@ -152,7 +153,7 @@ if ((${#CA_FILES[@]})); then
   log "adding the host's extra CA certificates: ${CA_FILES[*]}"
   cp "${CA_FILES[@]}" "$ROOT/usr/local/share/ca-certificates/"
 fi
-chroot "$ROOT" update-ca-certificates >/dev/null
+chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the image"
 
 # node + npm under /usr/local, as the official node images lay them out
 tmp="$(mktemp -d)"
