@@ -20,8 +20,33 @@ export function stateDir(): string {
 
 export type ServerKind = "cassandra" | "kafka";
 
+function javaMajor(home: string): number | null {
+  try {
+    const m = /JAVA_VERSION="(?:1\.)?(\d+)/.exec(fs.readFileSync(path.join(home, "release"), "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+let javaCached: string | null = null;
+
+/**
+ * The java to run the servers with: STREAMSTACK_JAVA, else JAVA_HOME when it is a Java 17 (or 11), else an
+ * installed Java 17 under /usr/lib/jvm, else `java` on PATH. Cassandra 5.0 runs on Java 11 and 17 only,
+ * and this machine also carries newer JDKs.
+ */
 export function javaBin(): string {
-  return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, "bin", "java") : "java";
+  if (javaCached) return javaCached;
+  const ok = (home: string | undefined) => !!home && [11, 17].includes(javaMajor(home) ?? 0);
+  let bin = process.env.STREAMSTACK_JAVA;
+  if (!bin && ok(process.env.JAVA_HOME)) bin = path.join(process.env.JAVA_HOME!, "bin", "java");
+  if (!bin && fs.existsSync("/usr/lib/jvm")) {
+    const home = fs.readdirSync("/usr/lib/jvm").sort().map((d) => path.join("/usr/lib/jvm", d)).find((d) => javaMajor(d) === 17 && fs.existsSync(path.join(d, "bin", "java")));
+    if (home) bin = path.join(home, "bin", "java");
+  }
+  javaCached = bin ?? "java";
+  return javaCached;
 }
 
 function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ stdout: string; stderr: string }> {
@@ -81,7 +106,6 @@ export async function freePort(hosts: string[], preferred?: number): Promise<num
         srv.close(() => resolve(p));
       });
     });
-    // Stay below the ephemeral range the kernel uses for outgoing connections when we can.
     if (!taken.has(port) && (await portFree(port, hosts))) {
       taken.add(port);
       return port;
@@ -157,22 +181,53 @@ export function tail(file: string, lines = 20): string {
   }
 }
 
-// Test-owned servers are killed if the test process exits without stopping them.
+// Test-owned servers die with the test process: an exit hook for a normal exit, and a watchdog shell
+// for a process that is killed (a jest worker ended by signal runs no exit hook).
 const owned = new Set<number>();
-let exitHookInstalled = false;
+const ownedDirs = new Set<string>();
+let ownedFile: string | null = null;
+
+function saveOwned(): void {
+  if (ownedFile) fs.writeFileSync(ownedFile, [...[...owned].map((p) => `pid ${p}`), ...[...ownedDirs].map((d) => `dir ${d}`)].join("\n") + "\n");
+}
+
+/** A test-owned data directory: removed by the watchdog if the test process dies. */
+export function ownDir(dir: string): void {
+  ownedDirs.add(dir);
+  installWatchdog();
+  saveOwned();
+}
+export function disownDir(dir: string): void {
+  ownedDirs.delete(dir);
+  saveOwned();
+}
+
 export function own(pid: number): void {
   owned.add(pid);
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
+  installWatchdog();
+  saveOwned();
+}
+
+function installWatchdog(): void {
+  if (!ownedFile) {
+    ownedFile = path.join(os.tmpdir(), `streamstack-owned-${process.pid}.pids`);
+    saveOwned();
+    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 2; done; ` +
+      `f='${ownedFile}'; for p in $(sed -n 's/^pid //p' "$f"); do kill -KILL "$p" 2>/dev/null; done; sleep 1; ` +
+      `sed -n 's/^dir //p' "$f" | while IFS= read -r d; do case "$d" in */streamstack-*) rm -rf -- "$d";; esac; done; rm -f "$f"`;
+    spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref();
     process.on("exit", () => {
       for (const p of owned) {
         try { process.kill(p, "SIGKILL"); } catch { /* already gone */ }
       }
+      try { fs.rmSync(ownedFile!, { force: true }); } catch { /* ignore */ }
     });
   }
 }
+
 export function disown(pid: number): void {
   owned.delete(pid);
+  saveOwned();
 }
 
 export function writeJson(file: string, value: unknown): void {

@@ -176,8 +176,31 @@ export class CqlError extends Error {
  * readiness checks, keyspace set-up in tests and the self-test, not for the apps themselves.
  */
 export async function cqlQuery(host: string, port: number, query: string, consistency: number = Consistency.ONE, timeoutMs = 10000): Promise<CqlRow[]> {
+  const { kind, rows } = await rawQuery(host, port, query, consistency, timeoutMs);
+  // Like the drivers: after DDL, wait until every reachable node has the new schema, so the next
+  // statement does not meet "unknown table" or INCOMPATIBLE_SCHEMA on a replica.
+  if (kind === 5) await schemaAgreement(host, port, timeoutMs);
+  return rows;
+}
+
+/** Waits until every node that answers has the schema version of `host` (down nodes are skipped). */
+export async function schemaAgreement(host: string, port: number, timeoutMs = 10000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [local] = (await rawQuery(host, port, "SELECT schema_version FROM system.local", Consistency.ONE, timeoutMs)).rows;
+    const peers = (await rawQuery(host, port, "SELECT native_address, native_port FROM system.peers_v2", Consistency.ONE, timeoutMs)).rows;
+    const versions = await Promise.all(peers.map((p) =>
+      rawQuery(String(p.native_address), Number(p.native_port ?? port), "SELECT schema_version FROM system.local", Consistency.ONE, 2000)
+        .then((r) => r.rows[0]?.schema_version, () => undefined)));
+    if (versions.every((v) => v === undefined || v === local.schema_version)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function rawQuery(host: string, port: number, query: string, consistency: number, timeoutMs: number): Promise<{ kind: number; rows: CqlRow[] }> {
   let stage = 0; // 0: waiting READY, 1: waiting RESULT
-  let result: CqlRow[] = [];
+  let result: { kind: number; rows: CqlRow[] } = { kind: 0, rows: [] };
   const startup = Buffer.concat([Buffer.from([0, 1]), cqlString("CQL_VERSION"), cqlString("3.0.0")]);
   const qbody = Buffer.concat([cqlString(query, true), Buffer.from([consistency >> 8, consistency & 0xff, 0x00])]);
   let sockRef: net.Socket | null = null;
@@ -210,13 +233,13 @@ export async function cqlQuery(host: string, port: number, query: string, consis
   return result;
 }
 
-function parseResult(b: Buffer): CqlRow[] {
+function parseResult(b: Buffer): { kind: number; rows: CqlRow[] } {
   let p = 0;
   const i32 = () => { const v = b.readInt32BE(p); p += 4; return v; };
   const u16 = () => { const v = b.readUInt16BE(p); p += 2; return v; };
   const str = () => { const n = u16(); const s = b.toString("utf8", p, p + n); p += n; return s; };
   const kind = i32();
-  if (kind !== 2) return []; // void, set_keyspace, schema_change
+  if (kind !== 2) return { kind, rows: [] }; // void, set_keyspace, prepared, schema_change
   const flags = i32();
   const ncols = i32();
   if (flags & 0x02) { const n = i32(); if (n > 0) p += n; } // paging state
@@ -247,7 +270,7 @@ function parseResult(b: Buffer): CqlRow[] {
     }
     rows.push(row);
   }
-  return rows;
+  return { kind, rows };
 }
 
 /**
