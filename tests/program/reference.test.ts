@@ -112,3 +112,15 @@ describe("the default stack reproduces the reference system", () => {
         expect((r.outputs.checks as any).ringStatus).toBe("kubectl -n default exec cassandra-0 -- nodetool status");
     });
 });
+
+test("Pulumi.dev.yaml itself is a valid config that targets the kind cluster and its registry", async () => {
+    const fs = await import("fs");
+    const YAML = await import("yaml");
+    const { parseStackConfig } = await import("../../infra/config");
+    const file = YAML.parse(fs.readFileSync(`${__dirname}/../../Pulumi.dev.yaml`, "utf8")).config as Record<string, unknown>;
+    expect(file["kubernetes:context"]).toBe("kind-streamstack");
+    const own = Object.fromEntries(Object.entries(file).filter(([k]) => k.startsWith("streamstack:")).map(([k, v]) => [k.slice("streamstack:".length), v]));
+    const config = parseStackConfig(own);
+    expect(config.images.registry).toBe("localhost:5001");
+    expect(config.cassandra.replicas).toBe(3);
+});

@@ -27,3 +27,10 @@ test("kind/cluster.sh: a missing tool is named before anything is created", () =
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/'(docker|kind|kubectl)' is not on PATH/);
 });
+
+test("up.sh: a missing tool is named, with how to get it, before anything runs", () => {
+    const r = spawnSync("bash", [path.join(repo, "scripts/up.sh")], { encoding: "utf8", env: { PATH: "/nonexistent:/bin" } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/up\.sh: '(node|npm|docker|kind|kubectl|pulumi)' is not on PATH: install/);
+    expect(r.stdout).not.toContain("npm ci");
+});

@@ -1,0 +1,123 @@
+import fc from "fast-check";
+import { loadClientsConfig } from "../../../apps/clients/config";
+import {
+  defaultMinInsyncReplicas,
+  DeliveryTracker,
+  formatValue,
+  gainedPartitions,
+  IntervalSet,
+  PartitionSequencer,
+  planPartitions,
+  publishedLine,
+  receivedLine,
+  withDefaultPort,
+} from "../../../apps/clients/logic";
+
+describe("the producer", () => {
+  it("formats values as the reference does (%f: six decimals)", () => {
+    expect(formatValue(0.5)).toBe("0.500000");
+    expect(formatValue(0.1234567)).toBe("0.123457");
+  });
+
+  it("spreads batches over every partition in turn, numbering each partition's messages from 1", () => {
+    const s = new PartitionSequencer(4);
+    const got = Array.from({ length: 5 }, () => s.nextBatch(3));
+    expect(got.map((b) => b.partition)).toEqual([0, 1, 2, 3, 0]);
+    expect(got.map((b) => b.seqs)).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3], [4, 5, 6]]);
+    expect(s.lastSeqs()).toEqual([6, 3, 3, 3]);
+  });
+
+  it("creates a missing topic, adds partitions, and refuses to remove them", () => {
+    expect(planPartitions("test", undefined, 4)).toEqual({ kind: "create" });
+    expect(planPartitions("test", 4, 4)).toEqual({ kind: "keep" });
+    expect(planPartitions("test", 2, 4)).toEqual({ kind: "add", from: 2, to: 4 });
+    const e = planPartitions("test", 8, 4);
+    expect(e.kind).toBe("error");
+    expect(e.kind === "error" && e.message).toMatch(/cannot remove partitions/);
+  });
+
+  it("asks for two in-sync replicas once there are three replicas", () => {
+    expect([1, 2, 3, 5].map(defaultMinInsyncReplicas)).toEqual([1, 1, 2, 2]);
+  });
+
+  it("keeps the reference's log wording", () => {
+    expect(publishedLine("test", 3000)).toBe("test: 3000 messages published");
+    expect(receivedLine("test", 234000, 3, "58647", "0.657358")).toBe("test: received 234000 messages, partition 3, offset 58647, value: 0.657358");
+  });
+});
+
+describe("the consumer's accounting", () => {
+  it("holds any set of numbers exactly (interval set)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 400 }), (xs) => {
+        const set = new IntervalSet();
+        const ref = new Set<number>();
+        for (const x of xs) expect(set.add(x)).toBe(!ref.has(x) && (ref.add(x), true));
+        expect(set.size).toBe(ref.size);
+        if (ref.size > 0) {
+          const min = Math.min(...ref);
+          const max = Math.max(...ref);
+          expect([set.min, set.max]).toEqual([min, max]);
+          expect(set.holes).toBe(max - min + 1 - ref.size);
+        }
+        for (let i = 0; i <= 200; i++) expect(set.has(i)).toBe(ref.has(i));
+        const ranges = set.toArray();
+        for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBeGreaterThan(ranges[i - 1][1] + 1);
+      }),
+    );
+  });
+
+  it("counts gaps and duplicates per producer, partitions apart", () => {
+    const t = new DeliveryTracker();
+    for (const seq of [1, 2, 3, 5, 6]) t.record("p1", 0, seq);
+    for (const seq of [1, 2, 2, 3]) t.record("p1", 1, seq);
+    for (const seq of [10, 11, 12]) t.record("p2", 0, seq);
+    expect(t.byProducer()).toEqual({
+      p1: { received: 9, distinct: 8, duplicates: 1, gaps: 1 },
+      p2: { received: 3, distinct: 3, duplicates: 0, gaps: 0 },
+    });
+    expect(t.totals()).toEqual({ duplicates: 1, gaps: 1 });
+    expect(t.received).toBe(12);
+  });
+
+  it("starts afresh on a partition newly assigned to it (the earlier messages were another consumer's)", () => {
+    const t = new DeliveryTracker();
+    t.record("p1", 0, 1);
+    t.record("p1", 0, 2);
+    t.resetPartitions(gainedPartitions([1], [0, 1]));
+    t.record("p1", 0, 50);
+    expect(t.totals()).toEqual({ duplicates: 0, gaps: 0 });
+    expect(gainedPartitions([0, 1], [1, 2, 3])).toEqual([2, 3]);
+  });
+});
+
+describe("the clients' environment", () => {
+  it("accepts the reference's single KAFKA_BROKER and adds the default port", () => {
+    const r = loadClientsConfig({ ROLE: "producer", TOPIC: "test", KAFKA_BROKER: "kafka-0.kafka-service.default.svc.cluster.local" });
+    expect(r.ok && r.value.brokers).toEqual(["kafka-0.kafka-service.default.svc.cluster.local:9092"]);
+    expect(r.ok && [r.value.partitions, r.value.replicationFactor, r.value.minInsyncReplicas]).toEqual([4, 3, 2]);
+  });
+
+  it("prefers KAFKA_BROKERS, a comma list", () => {
+    const r = loadClientsConfig({ ROLE: "consumer", TOPIC: "test", KAFKA_BROKERS: "a:9093,b", KAFKA_BROKER: "c:1" });
+    expect(r.ok && r.value.brokers).toEqual(["a:9093", "b:9092"]);
+    expect(withDefaultPort("127.0.0.1:29092")).toBe("127.0.0.1:29092");
+  });
+
+  it("names every bad variable with its allowed values", () => {
+    const r = loadClientsConfig({ ROLE: "both", TOPIC_PARTITIONS: "-1", TOPIC_REPLICATION_FACTOR: "three" });
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.problems).toEqual([
+      'ROLE="both"; allowed: one of producer, consumer',
+      expect.stringMatching(/^TOPIC is not set; allowed:/),
+      expect.stringMatching(/^KAFKA_BROKERS is not set; allowed: a comma-separated list of host\[:port\].*KAFKA_BROKER/),
+      'TOPIC_PARTITIONS="-1"; allowed: an integer from 1 to 10000 (default 4)',
+      'TOPIC_REPLICATION_FACTOR="three"; allowed: an integer from 1 to 100 (default 3)',
+    ]);
+  });
+
+  it("refuses more in-sync replicas than replicas", () => {
+    const r = loadClientsConfig({ ROLE: "producer", TOPIC: "t", KAFKA_BROKERS: "a", TOPIC_REPLICATION_FACTOR: "1", TOPIC_MIN_INSYNC_REPLICAS: "2" });
+    expect(r.ok ? [] : r.problems).toEqual(['TOPIC_MIN_INSYNC_REPLICAS="2"; allowed: at most TOPIC_REPLICATION_FACTOR (1)']);
+  });
+});
