@@ -16,6 +16,7 @@ for s in "${suites[@]}"; do
 done
 wants() { case " ${suites[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 started=$(date +%s)
+trap_stop=()
 step() { echo "== [test] $* (+$(( $(date +%s) - started ))s)"; }
 
 step "node packages (root and apps/)"
@@ -35,6 +36,10 @@ if wants deploy; then
   step "deploy toolchain (scripts/toolchain, scripts/docker)"
   # The Pulumi engine and providers cannot be built here (scripts/toolchain/README.md): the cluster part only.
   scripts/toolchain/install.sh cluster
+  # Leave running what was running before; stop at exit what this run started.
+  scripts/docker/engine.sh status >/dev/null 2>&1 || trap_stop+=("scripts/docker/engine.sh stop")
+  scripts/toolchain/controlplane.sh status >/dev/null 2>&1 || trap_stop+=("scripts/toolchain/controlplane.sh stop")
+  trap 'for c in "${trap_stop[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
   scripts/docker/engine.sh start
   scripts/docker/node-base.sh >/dev/null
   scripts/toolchain/controlplane.sh start
