@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { cqlQuery, Consistency } from "./probes";
+import { closeCqlClients, cqlQuery, Consistency } from "./probes";
 import { alive, classpath, disown, disownDir, ownDir, freePort, launchJava, own, readJson, stateDir, stopProcess, tail, waitFor, writeJson } from "./jvm";
 import type { ChildProcess } from "node:child_process";
 
@@ -243,6 +243,7 @@ export async function createCassandra(opts: { nodes?: number; baseDir?: string; 
 }
 
 export async function destroyCassandra(s: CassandraState, keepData = false): Promise<void> {
+  await closeCqlClients();
   await Promise.all(s.nodes.map(async (node) => {
     if (node.pid) {
       await stopProcess(node.pid, "SIGTERM", children.get(node.pid), 30000);
@@ -277,6 +278,7 @@ export function cassandraHandle(s: CassandraState, attached: boolean, saveState:
         children.delete(pid);
       }
       s.nodes[i].pid = undefined;
+      await closeCqlClients(s.nodes[i].address, s.nativePort);
       saveState();
     },
     async startNode(i) {
@@ -291,6 +293,7 @@ export function cassandraHandle(s: CassandraState, attached: boolean, saveState:
     async stop() {
       if (attached) {
         for (let i = 0; i < s.nodes.length; i++) if (!alive(s.nodes[i].pid)) await handle.startNode(i);
+        await closeCqlClients();
         return;
       }
       await destroyCassandra(s);
