@@ -97,3 +97,25 @@ export function parseEnv<S extends Record<string, z.ZodType<unknown, Raw>>>(
 export function badEnvMessage(app: string, problems: string[]): string {
   return `${app}: invalid environment, nothing done: ${problems.join("; ")}`;
 }
+
+/** Like int, but undefined when unset. */
+export function optionalInt(opts: { min: number; max: number; defaultIs: string }) {
+  const allowed = `an integer from ${opts.min} to ${opts.max} (default: ${opts.defaultIs})`;
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx): number | undefined => {
+      if (blank(raw)) return undefined;
+      const s = raw!.trim();
+      const n = Number(s);
+      return /^-?\d+$/.test(s) && n >= opts.min && n <= opts.max ? n : fail(ctx, raw, allowed);
+    });
+}
+
+/** Any non-blank text, or undefined when unset. */
+export function optionalText() {
+  return z
+    .string()
+    .optional()
+    .transform((raw): string | undefined => (blank(raw) ? undefined : raw!.trim()));
+}

@@ -15,7 +15,9 @@ export const writerEnv = {
   CONSISTENCY: oneOf(CONSISTENCIES, "QUORUM"),
   REPLICATION_FACTOR: int({ min: 1, max: 100, fallback: 3 }),
   /** Writes in flight at once. */
-  WRITE_CONCURRENCY: int({ min: 1, max: 4096, fallback: 128 }),
+  WRITE_CONCURRENCY: int({ min: 1, max: 1024, fallback: 32 }),
+  /** Rows per write: consecutive seqs of the topic's partition in one unlogged batch (1 = single inserts). */
+  WRITE_BATCH_SIZE: int({ min: 1, max: 100, fallback: 20 }),
   /** How often the reader checks the table. */
   READER_INTERVAL_MS: int({ min: 100, max: 3_600_000, fallback: 5000 }),
   HTTP_PORT: int({ min: 0, max: 65535, fallback: 8080 }),
@@ -33,6 +35,7 @@ export interface WriterConfig {
   readonly consistency: (typeof CONSISTENCIES)[number];
   readonly replicationFactor: number;
   readonly writeConcurrency: number;
+  readonly writeBatchSize: number;
   readonly readerIntervalMs: number;
   readonly httpPort: number;
 }
@@ -55,6 +58,7 @@ export function loadWriterConfig(env: Record<string, string | undefined>): EnvRe
       consistency: e.CONSISTENCY,
       replicationFactor: e.REPLICATION_FACTOR,
       writeConcurrency: e.WRITE_CONCURRENCY,
+      writeBatchSize: e.WRITE_BATCH_SIZE,
       readerIntervalMs: e.READER_INTERVAL_MS,
       httpPort: e.HTTP_PORT,
     },

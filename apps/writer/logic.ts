@@ -85,9 +85,14 @@ export function strongReadConsistency(write: Consistency, rf: number): ReadConsi
  */
 export const RESUME_READ_CONSISTENCY = "SERIAL" as const;
 
-/** Commit consistency of the last_seq LWT: ANY is not allowed there, so it becomes ONE. */
-export function lwtCommitConsistency(write: Consistency): Exclude<Consistency, "ANY"> {
-  return write === "ANY" ? "ONE" : write;
+/**
+ * Commit consistency of the last_seq LWT: Cassandra refuses ANY there, and EACH_QUORUM outside
+ * NetworkTopologyStrategy (the keyspace is SimpleStrategy), so those become ONE and QUORUM.
+ */
+export function lwtCommitConsistency(write: Consistency): Exclude<Consistency, "ANY" | "EACH_QUORUM"> {
+  if (write === "ANY") return "ONE";
+  if (write === "EACH_QUORUM") return "QUORUM";
+  return write;
 }
 
 /** What a conditional update of last_seq from `expected` to `proposed` means for this writer. */
@@ -115,13 +120,6 @@ export function outcomeFromCurrent(
   return { kind: "lost", current };
 }
 
-/** The multiples of `every` in (from, to]: the progress lines due when acked moves from `from` to `to`. */
-export function milestones(from: number, to: number, every = 1000): number[] {
-  const out: number[] = [];
-  for (let m = (Math.floor(from / every) + 1) * every; m <= to; m += every) out.push(m);
-  return out;
-}
-
 /** Sorted seqs in (from, to] that are absent from `present` (any order, may hold others). */
 export function missingSeqs(from: number, to: number, present: Iterable<number>): number[] {
   const seen = new Set<number>();
@@ -129,12 +127,6 @@ export function missingSeqs(from: number, to: number, present: Iterable<number>)
   const out: number[] = [];
   for (let s = from + 1; s <= to; s++) if (!seen.has(s)) out.push(s);
   return out;
-}
-
-/** Events per second over a sliding pair of (time ms, count) samples. */
-export function ratePerSecond(prev: { atMs: number; count: number }, now: { atMs: number; count: number }): number {
-  const dt = (now.atMs - prev.atMs) / 1000;
-  return dt > 0 ? Math.round((now.count - prev.count) / dt) : 0;
 }
 
 /** The reader's report line. */

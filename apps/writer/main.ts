@@ -1,5 +1,5 @@
 // Entry point of the writer image: ROLE=writer (default) writes the topic, ROLE=reader tails it.
-import { retryForever } from "../common/backoff";
+import { errText, retryForever } from "../common/backoff";
 import { badEnvMessage, EXIT_BAD_ENV } from "../common/env";
 import { newRegistry, startHttpServer } from "../common/http";
 import { createLogger } from "../common/logger";

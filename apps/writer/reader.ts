@@ -1,6 +1,6 @@
 // ROLE=reader: tails the table and reports how many rows up to last_seq are present.
 import { Gauge, Registry } from "prom-client";
-import { backoffDelay, sleep } from "../common/backoff";
+import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import type { WriterConfig } from "./config";
 import { missingSeqs, readerLine, strongReadConsistency } from "./logic";

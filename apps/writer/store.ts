@@ -1,6 +1,6 @@
 // Cassandra I/O for the writer and the reader: connection, schema, rows and the last_seq LWT.
 import { Client, types } from "cassandra-driver";
-import { retryForever } from "../common/backoff";
+import { errText, retryForever } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import { Consistency, lwtCommitConsistency, outcomeFromCurrent, AdvanceOutcome, schemaStatements, RESUME_READ_CONSISTENCY } from "./logic";
 
@@ -102,6 +102,19 @@ export class Store {
       isIdempotent: true,
       consistency: CL[consistency],
     });
+  }
+
+  /**
+   * Rows of one topic in one unlogged batch: they share the partition key, so Cassandra applies them as
+   * one mutation of one partition (the cheap kind of batch, not a multi-partition one).
+   */
+  async insertRows(topic: string, rows: ReadonlyArray<{ seq: number; value: number }>, consistency: Consistency): Promise<void> {
+    if (rows.length === 1) return this.insertRow(topic, rows[0].seq, rows[0].value, consistency);
+    const query = `INSERT INTO ${this.rows} (topic, seq, value) VALUES (?, ?, ?)`;
+    await this.client.batch(
+      rows.map((r) => ({ query, params: [topic, r.seq, r.value] })),
+      { prepare: true, logged: false, isIdempotent: true, consistency: CL[consistency] },
+    );
   }
 
   /** The reference's way: one awaited row insert, then one awaited last_seq update (baseline for bench). */

@@ -1,9 +1,10 @@
 // The writing loop: pipelined idempotent inserts, last_seq advanced by LWT up to the acked watermark.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { backoffDelay, sleep } from "../common/backoff";
+import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import type { WriterConfig } from "./config";
-import { insertedLine, milestones, ratePerSecond, SeqWindow } from "./logic";
+import { ProgressMeter } from "../common/progress";
+import { insertedLine, SeqWindow } from "./logic";
 import type { Store } from "./store";
 
 /** Exit code of a writer that found another writer advancing its topic. */
@@ -26,7 +27,7 @@ export function writerMetrics(registry: Registry): WriterMetrics {
     writeFailures: new Counter({ name: "writer_write_failures_total", help: "Row inserts that failed and were retried", registers: [registry] }),
     latency: new Histogram({
       name: "writer_write_latency_seconds",
-      help: "Latency of one row insert",
+      help: "Latency of one write (a batch of WRITE_BATCH_SIZE rows of one partition)",
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
@@ -42,7 +43,7 @@ export class Writer {
   private window?: SeqWindow;
   private committed = 0;
   private lostMessage?: string;
-  private lastProgress = { atMs: Date.now(), count: 0 };
+  private progress = new ProgressMeter(0);
 
   constructor(
     private readonly store: Store,
@@ -69,7 +70,7 @@ export class Writer {
     this.metrics.lastSeq.set(this.committed);
     this.metrics.ackedSeq.set(this.committed);
     const window = new SeqWindow(this.committed);
-    this.lastProgress = { atMs: Date.now(), count: this.committed };
+    this.progress = new ProgressMeter(this.committed);
     this.window = window;
 
     // A topic without a last_seq row is claimed first, so that later advances are all "IF seq = ?".
@@ -136,37 +137,35 @@ export class Writer {
   }
 
   private async worker(window: SeqWindow, maxAhead: number): Promise<void> {
-    const { topic, consistency } = this.cfg;
+    const { topic, consistency, writeBatchSize } = this.cfg;
     while (this.state === "writing") {
       if (window.taken - this.committed >= maxAhead) {
         await sleep(5);
         continue;
       }
-      const seq = window.take();
-      const value = Math.random();
+      const rows = Array.from({ length: writeBatchSize }, () => ({ seq: window.take(), value: Math.random() }));
       for (let attempt = 1; ; attempt++) {
         const started = process.hrtime.bigint();
         try {
-          await this.store.insertRow(topic, seq, value, consistency);
+          await this.store.insertRows(topic, rows, consistency);
           this.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
           break;
         } catch (err) {
           if ((this.state as State) === "lost") return;
           this.metrics.writeFailures.inc();
           const delayMs = backoffDelay(attempt, INSERT_BACKOFF);
-          if (attempt === 1 || attempt % 10 === 0) this.log.warn({ topic, seq, attempt, delayMs, err: errText(err) }, "insert failed, retrying");
+          if (attempt === 1 || attempt % 10 === 0) this.log.warn({ topic, seq: rows[0].seq, rows: rows.length, attempt, delayMs, err: errText(err) }, "insert failed, retrying");
           await sleep(delayMs);
         }
       }
       const before = window.acked;
-      const after = window.ack(seq);
-      this.metrics.rows.inc();
+      let after = before;
+      for (const { seq } of rows) after = window.ack(seq);
+      this.metrics.rows.inc(rows.length);
       if (after !== before) {
         this.metrics.ackedSeq.set(after);
-        for (const m of milestones(before, after)) {
-          const now = { atMs: Date.now(), count: m };
-          this.log.info({ topic, seq: m, rate: ratePerSecond(this.lastProgress, now), lastSeq: this.committed }, insertedLine(topic, m));
-          this.lastProgress = now;
+        for (const { milestone, rate } of this.progress.advance(after)) {
+          this.log.info({ topic, seq: milestone, rate, lastSeq: this.committed }, insertedLine(topic, milestone));
         }
       }
     }

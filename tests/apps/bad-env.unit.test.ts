@@ -16,7 +16,7 @@ const cases: Array<[app: "writer" | "clients", env: Record<string, string>, expe
   ["writer", { ...WRITER_OK, CASSANDRA_TABLE: "1x" }, /CASSANDRA_TABLE="1x"; allowed: a CQL identifier/],
   ["writer", { ...WRITER_OK, ROLE: "both" }, /ROLE="both"; allowed: one of writer, reader/],
   ["writer", { ...WRITER_OK, HTTP_PORT: "-1" }, /HTTP_PORT="-1"; allowed: an integer from 0 to 65535/],
-  ["writer", { ...WRITER_OK, WRITE_CONCURRENCY: "0" }, /WRITE_CONCURRENCY="0"; allowed: an integer from 1 to 4096/],
+  ["writer", { ...WRITER_OK, WRITE_CONCURRENCY: "0" }, /WRITE_CONCURRENCY="0"; allowed: an integer from 1 to 1024/],
   ["clients", { ...CLIENTS_OK, ROLE: "" }, /ROLE is not set; allowed: one of producer, consumer/],
   ["clients", { ...CLIENTS_OK, ROLE: "reader" }, /ROLE="reader"; allowed: one of producer, consumer/],
   ["clients", { ...CLIENTS_OK, TOPIC: "" }, /TOPIC is not set; allowed: a non-empty Kafka topic name/],

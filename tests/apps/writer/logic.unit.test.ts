@@ -64,8 +64,9 @@ describe("consistency levels", () => {
     expect(strongReadConsistency("QUORUM", 1)).toBe("ONE");
   });
 
-  it("commits the LWT at ONE when writes are at ANY (ANY is not allowed there)", () => {
+  it("commits the LWT at a level Cassandra accepts for it on a SimpleStrategy keyspace", () => {
     expect(lwtCommitConsistency("ANY")).toBe("ONE");
+    expect(lwtCommitConsistency("EACH_QUORUM")).toBe("QUORUM");
     expect(lwtCommitConsistency("QUORUM")).toBe("QUORUM");
   });
 });

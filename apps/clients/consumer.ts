@@ -1,0 +1,127 @@
+// ROLE=consumer: a group member that reads whatever partitions the group gives it, commits offsets and
+// counts gaps and duplicates per producer from the headers.
+import * as fs from "node:fs";
+import { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { Counter, Gauge, Registry } from "prom-client";
+import { backoffDelay, errText, sleep } from "../common/backoff";
+import type { Logger } from "../common/logger";
+import type { ClientsConfig } from "./config";
+import { DeliveryTracker, gainedPartitions, HEADER_PRODUCER, HEADER_SEQ, receivedLine } from "./logic";
+
+export class ConsumerRole {
+  private consumer?: Consumer;
+  private joined = false;
+  private crashed = false;
+  private stopping = false;
+  private assigned: number[] = [];
+  private received = 0;
+  private readonly tracker = new DeliveryTracker();
+  private auditFd?: number;
+  private fail: (reason: string) => void = () => undefined;
+  /** Settles when kafkajs gives up on the group for good (the process must restart). */
+  readonly failed = new Promise<string>((resolve) => (this.fail = resolve));
+  private readonly metrics: { received: Counter; lag: Gauge; gaps: Gauge; duplicates: Gauge; unlabelled: Counter };
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly cfg: ClientsConfig,
+    private readonly log: Logger,
+    registry: Registry,
+  ) {
+    this.metrics = {
+      received: new Counter({ name: "clients_messages_received_total", help: "Messages received", registers: [registry] }),
+      lag: new Gauge({ name: "clients_consumer_lag", help: "Messages behind the partition's end, as of the last batch", labelNames: ["partition"], registers: [registry] }),
+      gaps: new Gauge({ name: "clients_sequence_gaps", help: "Per-producer sequence numbers missing on the partitions this consumer owns", registers: [registry] }),
+      duplicates: new Gauge({ name: "clients_duplicate_messages", help: "Messages received more than once (same producer, partition and seq)", registers: [registry] }),
+      unlabelled: new Counter({ name: "clients_messages_without_headers_total", help: "Messages without producer-id/seq headers", registers: [registry] }),
+    };
+  }
+
+  get ready(): boolean {
+    return this.joined && !this.stopping;
+  }
+
+  get live(): boolean {
+    return !this.crashed;
+  }
+
+  /** Leaves the group cleanly: kafkajs commits resolved offsets on disconnect. */
+  async stop(): Promise<number> {
+    this.stopping = true;
+    await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err: errText(err) }, "leaving the group failed"));
+    if (this.auditFd !== undefined) fs.closeSync(this.auditFd);
+    const totals = this.tracker.totals();
+    this.log.info(
+      { received: this.received, ...totals, byProducer: this.tracker.byProducer() },
+      `${this.cfg.topic}: consumer stopped after ${this.received} messages received`,
+    );
+    return 0;
+  }
+
+  async run(): Promise<void> {
+    const { topic, groupId } = this.cfg;
+    if (this.cfg.auditFile) this.auditFd = fs.openSync(this.cfg.auditFile, "a");
+    for (let attempt = 1; !this.stopping; attempt++) {
+      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+      this.consumer = consumer;
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        const now = (e.payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
+        const gained = gainedPartitions(this.assigned, now);
+        this.tracker.resetPartitions(gained);
+        this.assigned = now;
+        this.joined = true;
+        this.log.info({ groupId, partitions: now, gained, memberId: e.payload.memberId }, `${topic}: joined group ${groupId}, assigned partitions ${now.join(",")}`);
+      });
+      consumer.on(consumer.events.CRASH, (e) => {
+        this.log.warn({ err: errText(e.payload.error), restart: e.payload.restart }, "consumer crashed");
+        if (!e.payload.restart) {
+          this.crashed = true;
+          this.fail(errText(e.payload.error));
+        }
+      });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await consumer.run({ autoCommitInterval: 1000, eachBatchAutoResolve: true, eachBatch: (p) => this.onBatch(p) });
+        return;
+      } catch (err) {
+        await consumer.disconnect().catch(() => undefined);
+        const delayMs = backoffDelay(attempt);
+        this.log.warn({ attempt, delayMs, err: errText(err) }, "joining the group failed (is the topic there yet?), retrying");
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic } = this.cfg;
+    const audit: string[] = [];
+    const done: string[] = [];
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const producer = message.headers?.[HEADER_PRODUCER]?.toString();
+      const seq = Number(message.headers?.[HEADER_SEQ]?.toString());
+      if (producer !== undefined && Number.isInteger(seq)) {
+        this.tracker.record(producer, batch.partition, seq);
+        if (this.auditFd !== undefined) audit.push(`${batch.partition} ${message.offset} ${producer} ${seq}\n`);
+      } else {
+        this.metrics.unlabelled.inc();
+      }
+      const n = ++this.received;
+      if (n % 1000 === 0) {
+        const value = message.value?.toString() ?? "";
+        this.log.info({ received: n, partition: batch.partition, offset: message.offset }, receivedLine(topic, n, batch.partition, message.offset, value));
+      }
+      done.push(message.offset);
+    }
+    // The audit line is on disk before the offset can be committed, so a crash loses nothing from it.
+    if (audit.length > 0 && this.auditFd !== undefined) fs.writeSync(this.auditFd, audit.join(""));
+    for (const offset of done) resolveOffset(offset);
+    this.metrics.received.inc(done.length);
+    this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
+    const totals = this.tracker.totals();
+    this.metrics.gaps.set(totals.gaps);
+    this.metrics.duplicates.set(totals.duplicates);
+    await heartbeat();
+  }
+}

@@ -1,0 +1,201 @@
+// The clients' bookkeeping, free of I/O: message values and headers, partition planning, and the
+// consumer's per-producer gap and duplicate accounting.
+
+/** Header names carried by every message. */
+export const HEADER_PRODUCER = "producer-id";
+export const HEADER_SEQ = "seq";
+
+/** The reference publishes `fmt.Sprintf("%f", rand.Float64())`: six decimals. */
+export function formatValue(value: number): string {
+  return value.toFixed(6);
+}
+
+/** What the producer must do so that the topic has `wanted` partitions. */
+export type PartitionPlan = { kind: "create" } | { kind: "keep" } | { kind: "add"; from: number; to: number } | { kind: "error"; message: string };
+
+export function planPartitions(topic: string, current: number | undefined, wanted: number): PartitionPlan {
+  if (current === undefined) return { kind: "create" };
+  if (current === wanted) return { kind: "keep" };
+  if (current < wanted) return { kind: "add", from: current, to: wanted };
+  return {
+    kind: "error",
+    message: `${topic}: the topic has ${current} partitions and TOPIC_PARTITIONS=${wanted}; Kafka cannot remove partitions, so set TOPIC_PARTITIONS to at least ${current}`,
+  };
+}
+
+/** min.insync.replicas for a new topic: 2 when there are 3 or more replicas (one may fail), else 1. */
+export function defaultMinInsyncReplicas(replicationFactor: number): number {
+  return replicationFactor >= 3 ? 2 : 1;
+}
+
+/**
+ * Spreads batches over partitions in turn and numbers messages per partition (1, 2, ...), so that a
+ * consumer of any subset of partitions can tell a gap from a partition it does not own. A batch holds one
+ * partition only: kafkajs can silently drop part of a multi-leader batch when a leader moves between its
+ * retries (it skips brokers that already answered), so one batch is sent to one leader.
+ */
+export class PartitionSequencer {
+  private turn = 0;
+  private readonly seqs: number[];
+
+  constructor(readonly partitions: number) {
+    this.seqs = new Array<number>(partitions).fill(0);
+  }
+
+  /** The next batch: its partition and the seqs of its `size` messages. */
+  nextBatch(size: number): { partition: number; seqs: number[] } {
+    const partition = this.turn;
+    this.turn = (this.turn + 1) % this.partitions;
+    const first = this.seqs[partition] + 1;
+    this.seqs[partition] += size;
+    return { partition, seqs: Array.from({ length: size }, (_, i) => first + i) };
+  }
+
+  /** The last seq handed out per partition. */
+  lastSeqs(): number[] {
+    return [...this.seqs];
+  }
+}
+
+/** A set of integers stored as sorted disjoint ranges: small when the numbers mostly come in runs. */
+export class IntervalSet {
+  private readonly ranges: Array<[number, number]> = [];
+
+  /** Adds `n`; false when it was already present. */
+  add(n: number): boolean {
+    const r = this.ranges;
+    // First range whose end is >= n - 1 (it may absorb n).
+    let lo = 0;
+    let hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (r[mid][1] < n - 1) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === r.length || r[lo][0] > n + 1) {
+      r.splice(lo, 0, [n, n]);
+      return true;
+    }
+    const cur = r[lo];
+    if (n >= cur[0] && n <= cur[1]) return false;
+    if (n === cur[0] - 1) cur[0] = n;
+    else cur[1] = n;
+    const next = r[lo + 1];
+    if (next && next[0] === cur[1] + 1) {
+      cur[1] = next[1];
+      r.splice(lo + 1, 1);
+    }
+    return true;
+  }
+
+  has(n: number): boolean {
+    return this.ranges.some(([a, b]) => n >= a && n <= b);
+  }
+
+  /** How many numbers are in the set. */
+  get size(): number {
+    return this.ranges.reduce((sum, [a, b]) => sum + b - a + 1, 0);
+  }
+
+  /** Numbers missing between the smallest and the largest member. */
+  get holes(): number {
+    let holes = 0;
+    for (let i = 1; i < this.ranges.length; i++) holes += this.ranges[i][0] - this.ranges[i - 1][1] - 1;
+    return holes;
+  }
+
+  get min(): number | undefined {
+    return this.ranges[0]?.[0];
+  }
+
+  get max(): number | undefined {
+    return this.ranges[this.ranges.length - 1]?.[1];
+  }
+
+  toArray(): Array<[number, number]> {
+    return this.ranges.map(([a, b]) => [a, b]);
+  }
+}
+
+export interface ProducerStats {
+  readonly received: number;
+  readonly distinct: number;
+  readonly duplicates: number;
+  readonly gaps: number;
+}
+
+/**
+ * Counts, per producer, the messages received, duplicates (same producer, partition and seq twice) and
+ * gaps (seqs missing between the first and the last one seen on a partition). A partition newly
+ * assigned to this consumer starts afresh: what came before was another consumer's.
+ */
+export class DeliveryTracker {
+  private readonly seen = new Map<string, { producer: string; partition: number; seqs: IntervalSet; received: number }>();
+  private total = 0;
+
+  record(producer: string, partition: number, seq: number): "new" | "duplicate" {
+    const key = `${partition}\u0000${producer}`;
+    let entry = this.seen.get(key);
+    if (!entry) {
+      entry = { producer, partition, seqs: new IntervalSet(), received: 0 };
+      this.seen.set(key, entry);
+    }
+    entry.received++;
+    this.total++;
+    return entry.seqs.add(seq) ? "new" : "duplicate";
+  }
+
+  /** Forgets what was seen on `partitions` (they were just assigned to this consumer). */
+  resetPartitions(partitions: Iterable<number>): void {
+    const reset = new Set(partitions);
+    for (const [key, entry] of this.seen) if (reset.has(entry.partition)) this.seen.delete(key);
+  }
+
+  get received(): number {
+    return this.total;
+  }
+
+  byProducer(): Record<string, ProducerStats> {
+    const out: Record<string, { received: number; distinct: number; duplicates: number; gaps: number }> = {};
+    for (const e of this.seen.values()) {
+      const s = (out[e.producer] ??= { received: 0, distinct: 0, duplicates: 0, gaps: 0 });
+      const distinct = e.seqs.size;
+      s.received += e.received;
+      s.distinct += distinct;
+      s.duplicates += e.received - distinct;
+      s.gaps += e.seqs.holes;
+    }
+    return out;
+  }
+
+  totals(): { duplicates: number; gaps: number } {
+    let duplicates = 0;
+    let gaps = 0;
+    for (const s of Object.values(this.byProducer())) {
+      duplicates += s.duplicates;
+      gaps += s.gaps;
+    }
+    return { duplicates, gaps };
+  }
+}
+
+/** Partitions in `now` that were not in `before`. */
+export function gainedPartitions(before: Iterable<number>, now: Iterable<number>): number[] {
+  const had = new Set(before);
+  return [...now].filter((p) => !had.has(p)).sort((a, b) => a - b);
+}
+
+/** Adds the default Kafka port to a broker without one. */
+export function withDefaultPort(broker: string, port = 9092): string {
+  return /:\d+$/.test(broker) && !/^\[[^\]]*\]$/.test(broker) ? broker : `${broker}:${port}`;
+}
+
+/** The reference's producer line. */
+export function publishedLine(topic: string, n: number): string {
+  return `${topic}: ${n} messages published`;
+}
+
+/** The reference's consumer line. */
+export function receivedLine(topic: string, n: number, partition: number, offset: string, value: string): string {
+  return `${topic}: received ${n} messages, partition ${partition}, offset ${offset}, value: ${value}`;
+}

@@ -1,0 +1,23 @@
+// The writer started while Cassandra is unreachable: it retries with growing delays, logging each
+// attempt, and a SIGTERM while it waits ends it cleanly.
+import * as net from "node:net";
+import { AppProcess } from "../support";
+
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+test("while Cassandra is unreachable the writer retries with backoff, logging each attempt", async () => {
+  const writer = new AppProcess("writer", { TOPIC: "t", CASSANDRA_SEEDS: "127.0.0.1", CASSANDRA_PORT: String(await closedPort()) });
+  await writer.waitFor((l) => l.msg === "cassandra unreachable, retrying" && (l.attempt as number) === 3, 30_000);
+  const retries = writer.lines.filter((l) => l.msg === "cassandra unreachable, retrying");
+  expect(retries.map((l) => l.attempt)).toEqual([1, 2, 3]);
+  const delays = retries.map((l) => l.delayMs as number);
+  expect(delays[2]).toBeGreaterThan(delays[0]);
+  expect(writer.lines.filter((l) => l.msg === "connecting to cassandra").length).toBeGreaterThanOrEqual(3);
+  expect((await writer.stop()).code).toBe(0);
+}, 60_000);
