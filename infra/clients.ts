@@ -13,6 +13,8 @@ export interface ClientsArgs {
     readonly bootstrapServers: pulumi.Input<string[]>;
     /** Replication factor the producer creates the app topic with (kafka.replicationFactor). */
     readonly replicationFactor: number;
+    /** min.insync.replicas the producer creates the app topic with (kafka.minInsyncReplicas). */
+    readonly minInsyncReplicas: number;
 }
 
 /** The Kafka clients: one image, Deployments `ece573-prj05-producer` and `ece573-prj05-consumer`. */
@@ -43,6 +45,7 @@ export class Clients extends pulumi.ComponentResource {
                     GROUP_ID: config.groupId,
                     TOPIC_PARTITIONS: String(config.partitions),
                     TOPIC_REPLICATION_FACTOR: String(args.replicationFactor),
+                    TOPIC_MIN_INSYNC_REPLICAS: String(args.minInsyncReplicas),
                 },
             }, { parent: this, dependsOn: opts?.dependsOn });
         this.producerName = deployment("producer", config.producerReplicas).metadata.name;

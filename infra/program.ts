@@ -47,6 +47,7 @@ export function deployStack(config: StackConfig): StackOutputs {
         images: config.images,
         bootstrapServers: kafka.bootstrapServers,
         replicationFactor: config.kafka.replicationFactor,
+        minInsyncReplicas: config.kafka.minInsyncReplicas,
     }, after(kafka));
 
     const kubectl = `kubectl -n ${ns}`;

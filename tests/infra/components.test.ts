@@ -102,7 +102,7 @@ describe("apps", () => {
 
     test("app pods run non-root on a read-only root filesystem, with probes and limits", async () => {
         const r = await render("test", {}, () => {
-            new Clients("clients", { placement, config: defaults.clients, images: defaults.images, bootstrapServers: ["k0:9092", "k1:9092"], replicationFactor: 3 });
+            new Clients("clients", { placement, config: defaults.clients, images: defaults.images, bootstrapServers: ["k0:9092", "k1:9092"], replicationFactor: 3, minInsyncReplicas: 2 });
         });
         for (const name of ["ece573-prj05-producer", "ece573-prj05-consumer"]) {
             const d = r.get(T.deployment, name);
@@ -112,7 +112,7 @@ describe("apps", () => {
             expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: 8080 });
             expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: 8080 });
             expect(c.resources.limits).toEqual({ cpu: "250m", memory: "256Mi" });
-            expect(envOf(d)).toMatchObject({ KAFKA_BROKERS: "k0:9092,k1:9092", GROUP_ID: "ece573-prj05-consumer", TOPIC_PARTITIONS: "4", TOPIC_REPLICATION_FACTOR: "3" });
+            expect(envOf(d)).toMatchObject({ KAFKA_BROKERS: "k0:9092,k1:9092", GROUP_ID: "ece573-prj05-consumer", TOPIC_PARTITIONS: "4", TOPIC_REPLICATION_FACTOR: "3", TOPIC_MIN_INSYNC_REPLICAS: "2" });
         }
     });
 });
