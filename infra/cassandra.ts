@@ -40,7 +40,7 @@ export class Cassandra extends pulumi.ComponentResource {
             podManagementPolicy: "OrderedReady",
             // `nodetool drain` flushes memtables and leaves the ring cleanly; give it time.
             terminationGracePeriodSeconds: 300,
-            volume: { name: "cassandra-data", mountPath: "/var/lib/cassandra", size: config.storageSize, storageClass: config.storageClass },
+            storage: { mountPath: "/var/lib/cassandra", size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "cassandra",
                 image: config.image,

@@ -41,7 +41,7 @@ export class Kafka extends pulumi.ComponentResource {
             terminationGracePeriodSeconds: 120,
             // The Confluent images run as appuser (uid 1000): make the claim writable for it.
             securityContext: { fsGroup: 1000 },
-            volume: { name: "kafka-data", mountPath: "/var/lib/kafka", size: config.storageSize, storageClass: config.storageClass },
+            storage: { mountPath: "/var/lib/kafka", size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "kafka",
                 image: config.image,

@@ -18,9 +18,10 @@ export interface StatefulSystemArgs {
     /** Ports of the Service and of the container alike. */
     readonly ports: { name: string; port: number }[];
     readonly replicas: number;
-    /** The container, less its ports and volume mounts (derived from `ports` and `volume`). */
+    /** The container, less its ports and volume mounts (derived from `ports` and `storage`). */
     readonly container: Omit<Container, "ports" | "volumeMounts">;
-    readonly volume: { name: string; mountPath: string; size: string; storageClass?: string };
+    /** Each pod's claim, named `<app>-data` (the reference's names); storageClass unset = cluster default. */
+    readonly storage: { mountPath: string; size: string; storageClass?: string };
     readonly terminationGracePeriodSeconds: number;
     readonly securityContext?: PodSecurityContext;
     /** OrderedReady where members must join one at a time (Cassandra bootstrap), else Parallel. */
@@ -37,6 +38,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
     const { placement, app } = args;
     const { all, selector } = labels(placement, app, args.component);
     const metadata = (objectName: string) => ({ name: objectName, namespace: placement.namespace, labels: all });
+    const claim = `${app}-data`;
 
     const service = new k8s.core.v1.Service(`${name}-service`, {
         metadata: metadata(args.serviceName),
@@ -67,16 +69,16 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                     containers: [{
                         ...args.container,
                         ports: args.ports.map(p => ({ name: p.name, containerPort: p.port })),
-                        volumeMounts: [{ name: args.volume.name, mountPath: args.volume.mountPath }],
+                        volumeMounts: [{ name: claim, mountPath: args.storage.mountPath }],
                     }],
                 },
             },
             volumeClaimTemplates: [{
-                metadata: { name: args.volume.name, labels: all },
+                metadata: { name: claim, labels: all },
                 spec: {
                     accessModes: ["ReadWriteOnce"],
-                    storageClassName: args.volume.storageClass,
-                    resources: { requests: { storage: args.volume.size } },
+                    storageClassName: args.storage.storageClass,
+                    resources: { requests: { storage: args.storage.size } },
                 },
             }],
         },

@@ -73,7 +73,7 @@ export class Zookeeper extends pulumi.ComponentResource {
             terminationGracePeriodSeconds: 60,
             // The Confluent images run as appuser (uid 1000): make the claim writable for it.
             securityContext: { fsGroup: 1000 },
-            volume: { name: "zookeeper-data", mountPath: "/var/lib/zookeeper", size: config.storageSize, storageClass: config.storageClass },
+            storage: { mountPath: "/var/lib/zookeeper", size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "zookeeper",
                 image: config.image,
