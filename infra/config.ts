@@ -193,9 +193,12 @@ export function replicasNeeded(level: ConsistencyLevel, rf: number): number {
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const problems: string[] = [];
     for (const key of Object.keys(raw)) {
-        if (!KNOWN_KEYS.includes(key)) {
-            problems.push(`${PROJECT}:${key}: unknown key; ${hint(key, KNOWN_KEYS)}known keys: ${KNOWN_KEYS.join(", ")}`);
-        }
+        if (KNOWN_KEYS.includes(key)) continue;
+        const section = key.split(".")[0];
+        // `pulumi config set streamstack:kafka.partitions 8` without --path makes a flat key.
+        problems.push(key.includes(".") && section in sections
+            ? `${PROJECT}:${key}: unknown key; nested keys are set with --path: \`pulumi config set --path ${PROJECT}:${key} <value>\``
+            : `${PROJECT}:${key}: unknown key; ${hint(key, KNOWN_KEYS)}known keys: ${KNOWN_KEYS.join(", ")}`);
     }
     const out: Record<string, unknown> = {};
     for (const [key, schema] of Object.entries(scalars)) {

@@ -35,6 +35,7 @@ const cases: [string, Record<string, unknown>, RegExp[]][] = [
     ["malformed storage size", { cassandra: { storageSize: "10 GB" } }, [/streamstack:cassandra\.storageSize: must be a Kubernetes memory quantity/]],
     ["typo in a nested key", { cassandra: { replica: 5 } }, [/streamstack:cassandra\.replica: unknown key; did you mean "replicas"\?/]],
     ["typo in a top-level key", { casandra: { replicas: 5 } }, [/streamstack:casandra: unknown key; did you mean "cassandra"\?/]],
+    ["a nested key set without --path", { "kafka.partitions": 8 }, [/streamstack:kafka\.partitions: unknown key; nested keys are set with --path: `pulumi config set --path streamstack:kafka\.partitions <value>`/]],
     ["a section given as a scalar", { kafka: "big" }, [/streamstack:kafka: must be an object of keys/]],
     ["bad namespace", { namespace: "My_Namespace" }, [/streamstack:namespace: must be a DNS-1123 label/]],
     ["bad topic", { clients: { topic: "a topic" } }, [/streamstack:clients\.topic: must be a Kafka topic name/]],
