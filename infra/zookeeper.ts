@@ -25,6 +25,8 @@ const fourLetterWord = (word: string, expect: string) =>
 export function zookeeperStartScript(members: string[]): string {
     const lines = [
         "set -e",
+        // A fresh claim hides the image's data dirs; the entrypoint writes myid into data/.
+        "mkdir -p /var/lib/zookeeper/data /var/lib/zookeeper/log",
         "ordinal=${HOSTNAME##*-}",
         "export ZOOKEEPER_SERVER_ID=$((ordinal + 1))",
     ];
@@ -84,8 +86,9 @@ export class Zookeeper extends pulumi.ComponentResource {
                     { name: "ZOOKEEPER_TICK_TIME", value: "2000" },
                     { name: "ZOOKEEPER_INIT_LIMIT", value: "10" },
                     { name: "ZOOKEEPER_SYNC_LIMIT", value: "5" },
-                    // The probes below use ruok and srvr, which ZooKeeper 3.5+ refuses unless listed.
-                    { name: "ZOOKEEPER_4LW_COMMANDS_WHITELIST", value: "ruok,srvr,mntr" },
+                    // The probes below use ruok and srvr, which ZooKeeper 3.5+ refuses unless listed; the
+                    // image's properties template has no key for the list, so it goes in as a system property.
+                    { name: "KAFKA_OPTS", value: "-Dzookeeper.4lw.commands.whitelist=ruok,srvr,mntr" },
                     { name: "KAFKA_HEAP_OPTS", value: `-Xms${config.heapSize} -Xmx${config.heapSize}` },
                 ],
                 // srvr answers "not currently serving requests" until this member is in a quorum.

@@ -48,8 +48,7 @@ describe("ZooKeeper", () => {
     test("whitelists the four-letter words its probes use", async () => {
         const r = await render("test", {}, () => { new Zookeeper("zookeeper", { placement, config: defaults.zookeeper }); });
         const sts = r.get(T.statefulSet, "zookeeper");
-        expect(envOf(sts).ZOOKEEPER_4LW_COMMANDS_WHITELIST).toContain("ruok");
-        expect(envOf(sts).ZOOKEEPER_4LW_COMMANDS_WHITELIST).toContain("srvr");
+        expect(envOf(sts).KAFKA_OPTS).toBe("-Dzookeeper.4lw.commands.whitelist=ruok,srvr,mntr");
         expect(containerOf(sts).livenessProbe.exec.command.join(" ")).toContain("ruok");
         expect(containerOf(sts).readinessProbe.exec.command.join(" ")).toContain("srvr");
         expect(r.get(T.service, "zookeeper-service").spec.ports.map((p: any) => p.port)).toEqual([2181, 2888, 3888]);
@@ -61,6 +60,8 @@ describe("ZooKeeper", () => {
         expect(script).toContain("export ZOOKEEPER_SERVER_ID=$((ordinal + 1))");
         expect(script).toContain('if [ "$i" = "$ordinal" ]; then host=0.0.0.0; fi');
         expect(script).toContain(":2888:3888");
+        // The claim mounted over /var/lib/zookeeper starts empty; myid goes into data/.
+        expect(script).toContain("mkdir -p /var/lib/zookeeper/data /var/lib/zookeeper/log");
         expect(zookeeperStartScript(["z-0.svc"])).not.toContain("ZOOKEEPER_SERVERS");
     });
 });
