@@ -11,9 +11,11 @@
 set -euo pipefail
 
 # ---- pinned versions (keep in step with package-lock.json / the reference cluster) -----------------
-PULUMI_VERSION=3.270.0            # == @pulumi/pulumi in package-lock.json
-PULUMI_K8S_VERSION=4.34.2         # == @pulumi/kubernetes
-PULUMI_DOCKER_VERSION=5.2.0       # == @pulumi/docker
+# The engine and plugins must match the SDKs the program runs with: read them from package-lock.json.
+lock_version() { node -p "require('$(cd "$(dirname "$0")/../.." && pwd)/package-lock.json').packages['node_modules/$1'].version"; }
+PULUMI_VERSION=$(lock_version @pulumi/pulumi)
+PULUMI_K8S_VERSION=$(lock_version @pulumi/kubernetes)
+PULUMI_DOCKER_VERSION=$(lock_version @pulumi/docker)
 K8S_VERSION=1.32.4                # == /usr/bin/kubectl on the dev machines; reference runs 1.30
 K8S_COMMIT=59526cd4867447956156ae3a602fcbac10a2c335   # tag v1.32.4 (module proxy .info Origin.Hash)
 ETCD_VERSION=3.5.16               # the etcd kubernetes 1.32 is built and tested against
