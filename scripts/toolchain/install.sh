@@ -41,7 +41,7 @@ die()  { log "ERROR: $*"; exit 1; }
 timed() { local s; s=$(date +%s); "$@"; log "  ... took $(( $(date +%s) - s ))s"; }
 
 WHAT="${1:-all}"
-case "$WHAT" in all|cluster|pulumi) ;; *) die "usage: $0 [all|cluster|pulumi]";; esac
+case "$WHAT" in all|cluster|pulumi) ;; *) echo "install.sh: unknown target '$WHAT' (allowed: all, cluster, pulumi)" >&2; exit 2;; esac
 
 # ---- prerequisites ---------------------------------------------------------------------------------
 apt_install() {  # apt_install pkg...: installs only what is missing; one apt-get update per run (waits for the dpkg lock: other jobs may hold it)

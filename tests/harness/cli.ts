@@ -27,11 +27,17 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
+/** A bad command line: exit 2, as every project script does, before anything is started. */
+function usage(msg: string): never {
+  console.error(`servers: ${msg}`);
+  process.exit(2);
+}
+
 function option(args: string[], name: string): number | undefined {
   const i = args.indexOf(name);
   if (i < 0) return undefined;
   const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) fail(`${name} needs a positive number`);
+  if (!Number.isInteger(v) || v < 1) usage(`${name} needs a positive number, got '${args[i + 1] ?? ""}'`);
   return v;
 }
 
@@ -113,7 +119,7 @@ async function main(): Promise<void> {
   }
   const positional = rest.filter((a, i) => !a.startsWith("--") && !(i > 0 && ["--nodes", "--brokers"].includes(rest[i - 1])));
   const which = positional[0] ?? "all";
-  if (!["cassandra", "kafka", "all"].includes(which)) fail(`unknown target '${which}'\n${USAGE}`);
+  if (!["cassandra", "kafka", "all"].includes(which)) usage(`unknown target '${which}' (allowed: cassandra, kafka, all)\n${USAGE}`);
   const targets: Target[] = which === "all" ? ["cassandra", "kafka"] : [which as Target];
 
   switch (cmd) {
@@ -206,7 +212,7 @@ async function main(): Promise<void> {
     case "start-node": {
       const t = positional[0];
       const i = Number(positional[1]);
-      if ((t !== "cassandra" && t !== "kafka") || !Number.isInteger(i)) fail(`usage: servers.sh ${cmd} cassandra|kafka INDEX [--kill]`);
+      if ((t !== "cassandra" && t !== "kafka") || !Number.isInteger(i)) usage(`usage: servers.sh ${cmd} cassandra|kafka INDEX [--kill]`);
       const signal = rest.includes("--kill") ? "SIGKILL" : "SIGTERM";
       if (t === "cassandra") {
         const s = loadCassandra() ?? fail("Cassandra not started");
@@ -223,7 +229,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      fail(`unknown command '${cmd}'\n${USAGE}`);
+      usage(`unknown command '${cmd}'\n${USAGE}`);
   }
 }
 

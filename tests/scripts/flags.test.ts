@@ -34,3 +34,18 @@ test("up.sh: a missing tool is named, with how to get it, before anything runs",
     expect(r.stderr).toMatch(/up\.sh: '(node|npm|docker|kind|kubectl|pulumi)' is not on PATH: install/);
     expect(r.stdout).not.toContain("npm ci");
 });
+
+test.each([
+    ["scripts/toolchain/install.sh", ["everything"], "install.sh: unknown target 'everything' (allowed: all, cluster, pulumi)"],
+    ["scripts/toolchain/controlplane.sh", ["restart"], "start|stop|status|reset"],
+    ["scripts/docker/engine.sh", ["restart"], "start|stop|status"],
+    ["scripts/servers/servers.sh", ["launch"], "servers: unknown command 'launch'"],
+    ["scripts/servers/servers.sh", ["start", "hbase"], "servers: unknown target 'hbase' (allowed: cassandra, kafka, all)"],
+    ["scripts/servers/servers.sh", ["start", "cassandra", "--nodes", "three"], "servers: --nodes needs a positive number, got 'three'"],
+    ["scripts/servers/servers.sh", ["stop-node", "zookeeper", "0"], "servers: unknown target 'zookeeper' (allowed: cassandra, kafka, all)"],
+    ["scripts/servers/servers.sh", ["stop-node", "kafka", "first"], "usage: servers.sh stop-node cassandra|kafka INDEX [--kill]"],
+])("%s %j is refused with exit 2 and what is allowed", (script, args, message) => {
+    const r = spawnSync("bash", [path.join(repo, script), ...args], { encoding: "utf8", env: process.env, timeout: 120000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+});
