@@ -37,11 +37,13 @@ export function labels(p: Placement, app: string, component: string): { all: Rec
             "app.kubernetes.io/name": app,
             "app.kubernetes.io/instance": p.instance,
             "app.kubernetes.io/component": component,
-            "app.kubernetes.io/part-of": "streamstack",
-            "app.kubernetes.io/managed-by": "pulumi",
+            ...PROJECT_LABELS,
         },
     };
 }
+
+/** The labels every object of the program carries, the namespace included. */
+export const PROJECT_LABELS = { "app.kubernetes.io/part-of": "streamstack", "app.kubernetes.io/managed-by": "pulumi" } as const;
 
 /** Spread pods over nodes, but still schedule when there are more pods than nodes. */
 export function spreadOverNodes(selector: Record<string, string>) {

@@ -4,10 +4,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cassandra, CQL_PORT } from "./cassandra";
 import { Clients } from "./clients";
 import { StackConfig } from "./config";
-import { Kafka } from "./kafka";
-import { Placement } from "./meta";
+import { BROKER_PORT, Kafka } from "./kafka";
+import { Placement, PROJECT_LABELS } from "./meta";
 import { Writer } from "./writer";
-import { Zookeeper } from "./zookeeper";
+import { CLIENT_PORT, Zookeeper } from "./zookeeper";
 
 export interface StackOutputs {
     namespace: pulumi.Output<string>;
@@ -26,7 +26,7 @@ export function deployStack(config: StackConfig): StackOutputs {
     // Everything else depends on the namespace when the program owns it.
     const namespace = config.createNamespace
         ? new k8s.core.v1.Namespace("namespace", {
-            metadata: { name: ns, labels: { "app.kubernetes.io/part-of": "streamstack", "app.kubernetes.io/managed-by": "pulumi" } },
+            metadata: { name: ns, labels: { ...PROJECT_LABELS } },
         })
         : undefined;
     const after = (...deps: pulumi.Resource[]): pulumi.ComponentResourceOptions => ({ dependsOn: [...(namespace ? [namespace] : []), ...deps] });
@@ -61,8 +61,8 @@ export function deployStack(config: StackConfig): StackOutputs {
         checks: pulumi.output<Record<string, string>>({
             ringStatus: `${kubectl} exec cassandra-0 -- nodetool status`,
             cql: `${kubectl} exec -it cassandra-0 -- cqlsh -e "SELECT topic, seq FROM ${config.writer.keyspace}.prj04_last_seq"`,
-            brokerIds: `${kubectl} exec zookeeper-0 -- zookeeper-shell localhost:2181 ls /brokers/ids`,
-            topicDescribe: `${kubectl} exec kafka-0 -- kafka-topics --bootstrap-server localhost:9092 --describe --topic ${config.clients.topic}`,
+            brokerIds: `${kubectl} exec zookeeper-0 -- zookeeper-shell localhost:${CLIENT_PORT} ls /brokers/ids`,
+            topicDescribe: `${kubectl} exec kafka-0 -- kafka-topics --bootstrap-server localhost:${BROKER_PORT} --describe --topic ${config.clients.topic}`,
             writerLogs: `${kubectl} logs deploy/ece573-prj04-writer -f`,
             producerLogs: `${kubectl} logs deploy/ece573-prj05-producer -f`,
             consumerLogs: `${kubectl} logs deploy/ece573-prj05-consumer -f`,
