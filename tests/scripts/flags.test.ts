@@ -4,10 +4,13 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 
 const repo = path.resolve(__dirname, "../..");
-const run = (script: string, ...args: string[]) => {
-    const r = spawnSync("bash", [path.join(repo, script), ...args], { encoding: "utf8", env: { ...process.env, PATH: "/usr/bin:/bin" } });
+/** Runs a project script; `env` replaces the environment (e.g. a PATH without the tools). */
+const runWith = (env: NodeJS.ProcessEnv, script: string, ...args: string[]) => {
+    const r = spawnSync("bash", [path.join(repo, script), ...args], { encoding: "utf8", env, timeout: 120000 });
     return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 };
+const run = (script: string, ...args: string[]) => runWith({ ...process.env, PATH: "/usr/bin:/bin" }, script, ...args);
+const withoutTools = { PATH: "/nonexistent:/bin" };
 
 test("test.sh: an unknown suite is refused before anything is installed", () => {
     const r = run("scripts/test.sh", "unit", "integration");
@@ -23,13 +26,13 @@ test("kind/cluster.sh: an unknown command, flag or worker count is refused", () 
 });
 
 test("kind/cluster.sh: a missing tool is named before anything is created", () => {
-    const r = spawnSync("bash", [path.join(repo, "scripts/kind/cluster.sh"), "up"], { encoding: "utf8", env: { PATH: "/nonexistent:/bin" } });
+    const r = runWith(withoutTools, "scripts/kind/cluster.sh", "up");
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/'(docker|kind|kubectl)' is not on PATH/);
 });
 
 test("up.sh: a missing tool is named, with how to get it, before anything runs", () => {
-    const r = spawnSync("bash", [path.join(repo, "scripts/up.sh")], { encoding: "utf8", env: { PATH: "/nonexistent:/bin" } });
+    const r = runWith(withoutTools, "scripts/up.sh");
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/up\.sh: '(node|npm|docker|kind|kubectl|pulumi)' is not on PATH: install/);
     expect(r.stdout).not.toContain("npm ci");
@@ -45,7 +48,7 @@ test.each([
     ["scripts/servers/servers.sh", ["stop-node", "zookeeper", "0"], "servers: unknown target 'zookeeper' (allowed: cassandra, kafka, all)"],
     ["scripts/servers/servers.sh", ["stop-node", "kafka", "first"], "usage: servers.sh stop-node cassandra|kafka INDEX [--kill]"],
 ])("%s %j is refused with exit 2 and what is allowed", (script, args, message) => {
-    const r = spawnSync("bash", [path.join(repo, script), ...args], { encoding: "utf8", env: process.env, timeout: 120000 });
+    const r = runWith(process.env, script, ...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
 });
