@@ -119,6 +119,21 @@ export function metricValue(page: string, name: string, labels = ""): number | u
   return undefined;
 }
 
+/**
+ * Polls /metrics until `name` satisfies `pred`; returns that page. For values an app moves in the
+ * background (a commit after the write it logs), where one read would race the app.
+ */
+export async function waitForMetric(port: number, name: string, pred: (v: number) => boolean, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const page = (await httpGet(port, "/metrics")).body;
+    const value = metricValue(page, name);
+    if (value !== undefined && pred(value)) return page;
+    if (Date.now() > deadline) throw new Error(`${name} is ${value} after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: res.status, body: await res.text() };
