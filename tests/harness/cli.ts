@@ -2,6 +2,7 @@
 // the tests attach to (see index.ts). Run through tests/harness/tsrun.js.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { alive, classpath, readJson, stateDir, writeJson } from "./jvm";
 import { CassandraState, cassandraHandle, cassandraStateFile, createCassandra, destroyCassandra } from "./cassandra";
 import { KafkaState, createKafka, destroyKafka, kafkaHandle, kafkaStateFile } from "./kafka";
@@ -33,12 +34,48 @@ function usage(msg: string): never {
   process.exit(2);
 }
 
-function option(args: string[], name: string): number | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) usage(`${name} needs a positive number, got '${args[i + 1] ?? ""}'`);
-  return v;
+// Which options each command takes; anything else is refused rather than ignored (a typo such as
+// --node must not start a one-node cluster).
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  fetch: [], start: ["nodes", "brokers"], stop: [], status: [], env: [], "stop-node": ["kill"], "start-node": [],
+};
+
+interface CommandLine {
+  cmd: string;
+  positional: string[];
+  nodes?: number;
+  brokers?: number;
+  kill: boolean;
+}
+
+/** Parses argv with node:util's parseArgs; a bad command line exits 2 naming the option and what is allowed. */
+function parseCommandLine(argv: string[]): CommandLine {
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options: { nodes: { type: "string" }, brokers: { type: "string" }, kill: { type: "boolean" } },
+  });
+  const [cmd = "", ...positional] = positionals;
+  const allowed = COMMAND_OPTIONS[cmd];
+  if (allowed === undefined) usage(`unknown command '${cmd}'\n${USAGE}`);
+  for (const t of tokens) {
+    if (t.kind !== "option") continue;
+    if (!allowed.includes(t.name)) {
+      usage(`'${cmd}' does not take ${t.rawName} (allowed: ${allowed.length ? allowed.map((o) => `--${o}`).join(", ") : "no options"})`);
+    }
+    const wantsValue = t.name !== "kill";
+    if (wantsValue !== (t.value !== undefined)) usage(`${t.rawName} ${wantsValue ? "needs a value" : "takes no value"}`);
+  }
+  const count = (name: "nodes" | "brokers"): number | undefined => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < 1) usage(`--${name} needs a positive number, got '${String(raw)}'`);
+    return v;
+  };
+  return { cmd, positional, nodes: count("nodes"), brokers: count("brokers"), kill: values.kill === true };
 }
 
 function loadCassandra(): CassandraState | null {
@@ -112,12 +149,12 @@ function strayJvms(known: Set<number>): string[] {
 }
 
 async function main(): Promise<void> {
-  const [cmd, ...rest] = process.argv.slice(2);
-  if (!cmd || cmd === "-h" || cmd === "--help" || cmd === "help") {
+  const argv = process.argv.slice(2);
+  if (argv.length === 0 || ["-h", "--help", "help"].includes(argv[0])) {
     console.log(USAGE);
     return;
   }
-  const positional = rest.filter((a, i) => !a.startsWith("--") && !(i > 0 && ["--nodes", "--brokers"].includes(rest[i - 1])));
+  const { cmd, positional, nodes: nodesOption, brokers: brokersOption, kill } = parseCommandLine(argv);
   const which = positional[0] ?? "all";
   if (!["cassandra", "kafka", "all"].includes(which)) usage(`unknown target '${which}' (allowed: cassandra, kafka, all)\n${USAGE}`);
   const targets: Target[] = which === "all" ? ["cassandra", "kafka"] : [which as Target];
@@ -131,8 +168,8 @@ async function main(): Promise<void> {
       return;
     }
     case "start": {
-      const nodes = option(rest, "--nodes") ?? 1;
-      const brokers = option(rest, "--brokers") ?? nodes;
+      const nodes = nodesOption ?? 1;
+      const brokers = brokersOption ?? nodes;
       const exports: string[] = [];
       for (const t of targets) {
         if (t === "cassandra") {
@@ -213,7 +250,7 @@ async function main(): Promise<void> {
       const t = positional[0];
       const i = Number(positional[1]);
       if ((t !== "cassandra" && t !== "kafka") || !Number.isInteger(i)) usage(`usage: servers.sh ${cmd} cassandra|kafka INDEX [--kill]`);
-      const signal = rest.includes("--kill") ? "SIGKILL" : "SIGTERM";
+      const signal = kill ? "SIGKILL" : "SIGTERM";
       if (t === "cassandra") {
         const s = loadCassandra() ?? fail("Cassandra not started");
         const h = cassandraHandle(s, true, () => writeJson(cassandraStateFile(), s));

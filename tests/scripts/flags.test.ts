@@ -47,6 +47,10 @@ test.each([
     ["scripts/servers/servers.sh", ["start", "cassandra", "--nodes", "three"], "servers: --nodes needs a positive number, got 'three'"],
     ["scripts/servers/servers.sh", ["stop-node", "zookeeper", "0"], "servers: unknown target 'zookeeper' (allowed: cassandra, kafka, all)"],
     ["scripts/servers/servers.sh", ["stop-node", "kafka", "first"], "usage: servers.sh stop-node cassandra|kafka INDEX [--kill]"],
+    ["scripts/servers/servers.sh", ["start", "cassandra", "--node", "3"], "servers: 'start' does not take --node (allowed: --nodes, --brokers)"],
+    ["scripts/servers/servers.sh", ["start", "kafka", "--brokers"], "servers: --brokers needs a value"],
+    ["scripts/servers/servers.sh", ["stop", "--kill"], "servers: 'stop' does not take --kill (allowed: no options)"],
+    ["scripts/servers/servers.sh", ["stop-node", "kafka", "0", "--kill=yes"], "servers: --kill takes no value"],
 ])("%s %j is refused with exit 2 and what is allowed", (script, args, message) => {
     const r = runWith(process.env, script, ...args);
     expect(r.status).toBe(2);
