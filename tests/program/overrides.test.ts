@@ -88,3 +88,9 @@ test("app replicas of 0 pause an app", async () => {
     expect(r.get(T.deployment, "ece573-prj05-consumer").spec.replicas).toBe(0);
     expect(r.get(T.deployment, "ece573-prj05-producer").spec.replicas).toBe(1);
 });
+
+test("the Kubernetes provider's own keys sit beside the project's and change nothing it renders", async () => {
+    const plain = await render("dev", {}, program);
+    const withProviderKeys = await render("dev", { "kubernetes:context": "kind-other", "kubernetes:kubeconfig": "/tmp/kubeconfig", "kubernetes:namespace": "ignored" }, program);
+    expect(withProviderKeys.resources).toEqual(plain.resources);
+});

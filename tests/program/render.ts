@@ -63,7 +63,8 @@ export async function render(stack: string, config: Record<string, unknown>, bod
         call: args => args.inputs,
     }, "streamstack", stack, false);
     pulumi.runtime.setAllConfig(Object.fromEntries(
-        Object.entries(config).map(([k, v]) => [`streamstack:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+        // Keys with a namespace (`kubernetes:context`) are taken as they are, the rest are the project's.
+        Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `streamstack:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
     ));
     const outputs = (body() ?? {}) as Record<string, pulumi.Output<unknown>>;
     const resolved: Record<string, unknown> = {};
