@@ -30,6 +30,13 @@ LABEL_KEY=org.streamstack.node-base.inputs
 log() { printf '[node-base] %s\n' "$*" >&2; }
 die() { printf '[node-base] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# Bad input is refused (exit 2) before anything is downloaded or built.
+bad() { printf 'node-base.sh: %s\n' "$*" >&2; exit 2; }
+[ $# -eq 0 ] || bad "takes no arguments, got '$*' (knobs are environment variables: see the header)"
+[[ "$NODE_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || bad "NODE_VERSION must be a version like 20.20.2, got '$NODE_VERSION'"
+[[ "$NPM_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || bad "NPM_VERSION must be a version like 10.8.2, got '$NPM_VERSION'"
+case "$HOST_CAS" in 0|1) ;; *) bad "NODE_BASE_HOST_CAS must be 0 or 1, got '$HOST_CAS'" ;; esac
+
 [[ "$(id -u)" == 0 ]] || die "must run as root (debootstrap, chroot)"
 mkdir -p "$WORK/dl" "$WORK/debs"
 exec 9>"$WORK/lock"

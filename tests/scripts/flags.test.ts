@@ -51,8 +51,19 @@ test.each([
     ["scripts/servers/servers.sh", ["start", "kafka", "--brokers"], "servers: --brokers needs a value"],
     ["scripts/servers/servers.sh", ["stop", "--kill"], "servers: 'stop' does not take --kill (allowed: no options)"],
     ["scripts/servers/servers.sh", ["stop-node", "kafka", "0", "--kill=yes"], "servers: --kill takes no value"],
+    ["scripts/docker/node-base.sh", ["--force"], "node-base.sh: takes no arguments, got '--force'"],
 ])("%s %j is refused with exit 2 and what is allowed", (script, args, message) => {
     const r = runWith(process.env, script, ...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+});
+
+test.each([
+    [{ NODE_VERSION: "20" }, "node-base.sh: NODE_VERSION must be a version like 20.20.2, got '20'"],
+    [{ NPM_VERSION: "latest" }, "node-base.sh: NPM_VERSION must be a version like 10.8.2, got 'latest'"],
+    [{ NODE_BASE_HOST_CAS: "yes" }, "node-base.sh: NODE_BASE_HOST_CAS must be 0 or 1, got 'yes'"],
+])("node-base.sh with %j is refused before anything is built", (env, message) => {
+    const r = runWith({ ...process.env, STREAMSTACK_CACHE: "/nonexistent/cache", ...env }, "scripts/docker/node-base.sh");
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
 });
