@@ -27,6 +27,13 @@ SOCK=/var/run/docker.sock
 HOST="unix://$SOCK"
 WAIT="${STREAMSTACK_DOCKER_WAIT:-60}"
 
+# Knobs are checked before anything is installed or started.
+bad() { echo "engine.sh: $*" >&2; exit 2; }
+[[ "$WAIT" =~ ^[1-9][0-9]*$ ]] || bad "STREAMSTACK_DOCKER_WAIT must be a whole number of seconds, got '$WAIT'"
+case "${STREAMSTACK_DOCKER_STORAGE:-}" in ""|overlay2|fuse-overlayfs|vfs) ;;
+  *) bad "STREAMSTACK_DOCKER_STORAGE must be one of overlay2, fuse-overlayfs, vfs (or unset: detected), got '$STREAMSTACK_DOCKER_STORAGE'" ;; esac
+[[ -z "${STREAMSTACK_DOCKER_MTU:-}" || "$STREAMSTACK_DOCKER_MTU" =~ ^[0-9]{3,5}$ ]] || bad "STREAMSTACK_DOCKER_MTU must be a number of bytes like 1500, got '$STREAMSTACK_DOCKER_MTU'"
+
 log() { printf '[engine] %s\n' "$*" >&2; }
 die() { printf '[engine] ERROR: %s\n' "$*" >&2; exit 1; }
 

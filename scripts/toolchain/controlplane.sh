@@ -30,6 +30,16 @@ POD_CIDR=10.244.0.0/16
 WORKERS="${STREAMSTACK_WORKERS:-4}"
 NODE_CPU="${STREAMSTACK_NODE_CPU:-32}"; NODE_MEM="${STREAMSTACK_NODE_MEM:-64Gi}"
 
+# Knobs are checked before anything starts: a typo must not half-start a control plane.
+bad() { echo "controlplane.sh: $*" >&2; exit 2; }
+for knob in ETCD_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT REGISTRY_PORT; do
+  v=${!knob}
+  [[ "$v" =~ ^[0-9]+$ ]] && (( v >= 1024 && v <= 65535 )) || bad "STREAMSTACK_$knob must be a port from 1024 to 65535, got '$v'"
+done
+[[ "$WORKERS" =~ ^[0-9]+$ ]] && (( WORKERS <= 16 )) || bad "STREAMSTACK_WORKERS must be a whole number from 0 to 16, got '$WORKERS'"
+[[ "$NODE_CPU" =~ ^[1-9][0-9]*$ ]] || bad "STREAMSTACK_NODE_CPU must be a whole number of CPUs (e.g. 32), got '$NODE_CPU'"
+[[ "$NODE_MEM" =~ ^[1-9][0-9]*(Ki|Mi|Gi|Ti)$ ]] || bad "STREAMSTACK_NODE_MEM must be a quantity like 64Gi (Ki, Mi, Gi, Ti), got '$NODE_MEM'"
+
 T0=$(date +%s%N)
 log() { printf '[controlplane %s +%5sms] %s\n' "$(date -u +%H:%M:%S)" "$(( ($(date +%s%N) - T0) / 1000000 ))" "$*"; }
 die() { log "ERROR: $*"; exit 1; }

@@ -67,3 +67,16 @@ test.each([
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
 });
+
+test.each([
+    ["scripts/toolchain/controlplane.sh", { STREAMSTACK_API_PORT: "6443x" }, "controlplane.sh: STREAMSTACK_API_PORT must be a port from 1024 to 65535, got '6443x'"],
+    ["scripts/toolchain/controlplane.sh", { STREAMSTACK_WORKERS: "four" }, "controlplane.sh: STREAMSTACK_WORKERS must be a whole number from 0 to 16, got 'four'"],
+    ["scripts/toolchain/controlplane.sh", { STREAMSTACK_NODE_MEM: "64G" }, "controlplane.sh: STREAMSTACK_NODE_MEM must be a quantity like 64Gi (Ki, Mi, Gi, Ti), got '64G'"],
+    ["scripts/docker/engine.sh", { STREAMSTACK_DOCKER_STORAGE: "btrfs" }, "engine.sh: STREAMSTACK_DOCKER_STORAGE must be one of overlay2, fuse-overlayfs, vfs (or unset: detected), got 'btrfs'"],
+    ["scripts/docker/engine.sh", { STREAMSTACK_DOCKER_WAIT: "1m" }, "engine.sh: STREAMSTACK_DOCKER_WAIT must be a whole number of seconds, got '1m'"],
+])("%s with %j is refused before anything starts", (script, env, message) => {
+    // `status` would otherwise only look: a refused knob must stop even that.
+    const r = runWith({ ...process.env, ...env }, script, "status");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+});
