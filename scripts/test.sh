@@ -50,7 +50,7 @@ report="$STREAMSTACK_CACHE/jest-report.json"
 rm -f "$report"
 status=0
 # --forceExit: after the tests that stop and restart Cassandra nodes, jest stays alive once every test
-# has reported: cassandra-driver's control connection keeps a refresh timer past client.shutdown()
+# has reported, most likely on cassandra-driver's control-connection refresh timer, which outlives client.shutdown()
 # (apache/cassandra-nodejs-driver PR #440, open). The report is complete by then; CI must not hang on it.
 npx jest --selectProjects "${suites[@]}" --json --outputFile "$report" --forceExit || status=$?
 step "done"
