@@ -1,6 +1,7 @@
 // The project's scripts refuse bad flags with a message naming the flag and what is allowed,
 // exit 2, and do nothing else.
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 
 const repo = path.resolve(__dirname, "../..");
@@ -58,25 +59,21 @@ test.each([
     expect(r.stderr).toContain(message);
 });
 
+// Environment knobs: `status` would otherwise only look, so a refused knob must stop even that; the
+// cache path is one that must never be created.
 test.each([
-    [{ NODE_VERSION: "20" }, "node-base.sh: NODE_VERSION must be a version like 20.20.2, got '20'"],
-    [{ NPM_VERSION: "latest" }, "node-base.sh: NPM_VERSION must be a version like 10.8.2, got 'latest'"],
-    [{ NODE_BASE_HOST_CAS: "yes" }, "node-base.sh: NODE_BASE_HOST_CAS must be 0 or 1, got 'yes'"],
-])("node-base.sh with %j is refused before anything is built", (env, message) => {
-    const r = runWith({ ...process.env, STREAMSTACK_CACHE: "/nonexistent/cache", ...env }, "scripts/docker/node-base.sh");
+    ["scripts/docker/node-base.sh", [], { NODE_VERSION: "20" }, "node-base.sh: NODE_VERSION must be a version like 20.20.2, got '20'"],
+    ["scripts/docker/node-base.sh", [], { NPM_VERSION: "latest" }, "node-base.sh: NPM_VERSION must be a version like 10.8.2, got 'latest'"],
+    ["scripts/docker/node-base.sh", [], { NODE_BASE_HOST_CAS: "yes" }, "node-base.sh: NODE_BASE_HOST_CAS must be 0 or 1, got 'yes'"],
+    ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_API_PORT: "6443x" }, "controlplane.sh: STREAMSTACK_API_PORT must be a port from 1024 to 65535, got '6443x'"],
+    ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_WORKERS: "four" }, "controlplane.sh: STREAMSTACK_WORKERS must be a whole number from 0 to 16, got 'four'"],
+    ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_NODE_MEM: "64G" }, "controlplane.sh: STREAMSTACK_NODE_MEM must be a quantity like 64Gi (Ki, Mi, Gi, Ti), got '64G'"],
+    ["scripts/docker/engine.sh", ["status"], { STREAMSTACK_DOCKER_STORAGE: "btrfs" }, "engine.sh: STREAMSTACK_DOCKER_STORAGE must be one of overlay2, fuse-overlayfs, vfs (or unset: detected), got 'btrfs'"],
+    ["scripts/docker/engine.sh", ["status"], { STREAMSTACK_DOCKER_WAIT: "1m" }, "engine.sh: STREAMSTACK_DOCKER_WAIT must be a whole number of seconds, got '1m'"],
+])("%s %j with %j is refused before anything starts", (script, args, env, message) => {
+    const cache = "/nonexistent/streamstack-cache";
+    const r = runWith({ ...process.env, STREAMSTACK_CACHE: cache, ...env }, script, ...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
-});
-
-test.each([
-    ["scripts/toolchain/controlplane.sh", { STREAMSTACK_API_PORT: "6443x" }, "controlplane.sh: STREAMSTACK_API_PORT must be a port from 1024 to 65535, got '6443x'"],
-    ["scripts/toolchain/controlplane.sh", { STREAMSTACK_WORKERS: "four" }, "controlplane.sh: STREAMSTACK_WORKERS must be a whole number from 0 to 16, got 'four'"],
-    ["scripts/toolchain/controlplane.sh", { STREAMSTACK_NODE_MEM: "64G" }, "controlplane.sh: STREAMSTACK_NODE_MEM must be a quantity like 64Gi (Ki, Mi, Gi, Ti), got '64G'"],
-    ["scripts/docker/engine.sh", { STREAMSTACK_DOCKER_STORAGE: "btrfs" }, "engine.sh: STREAMSTACK_DOCKER_STORAGE must be one of overlay2, fuse-overlayfs, vfs (or unset: detected), got 'btrfs'"],
-    ["scripts/docker/engine.sh", { STREAMSTACK_DOCKER_WAIT: "1m" }, "engine.sh: STREAMSTACK_DOCKER_WAIT must be a whole number of seconds, got '1m'"],
-])("%s with %j is refused before anything starts", (script, env, message) => {
-    // `status` would otherwise only look: a refused knob must stop even that.
-    const r = runWith({ ...process.env, ...env }, script, "status");
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain(message);
+    expect(fs.existsSync(cache)).toBe(false);
 });
