@@ -40,6 +40,8 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   fetch: [], start: ["nodes", "brokers"], stop: [], status: [], env: [], "stop-node": ["kill"], "start-node": [],
 };
 
+const OPTIONS = { nodes: { type: "string" }, brokers: { type: "string" }, kill: { type: "boolean" } } as const;
+
 interface CommandLine {
   cmd: string;
   positional: string[];
@@ -50,13 +52,7 @@ interface CommandLine {
 
 /** Parses argv with node:util's parseArgs; a bad command line exits 2 naming the option and what is allowed. */
 function parseCommandLine(argv: string[]): CommandLine {
-  const { values, positionals, tokens } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: false,
-    tokens: true,
-    options: { nodes: { type: "string" }, brokers: { type: "string" }, kill: { type: "boolean" } },
-  });
+  const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: OPTIONS });
   const [cmd = "", ...positional] = positionals;
   const allowed = COMMAND_OPTIONS[cmd];
   if (allowed === undefined) usage(`unknown command '${cmd}'\n${USAGE}`);
@@ -65,7 +61,7 @@ function parseCommandLine(argv: string[]): CommandLine {
     if (!allowed.includes(t.name)) {
       usage(`'${cmd}' does not take ${t.rawName} (allowed: ${allowed.length ? allowed.map((o) => `--${o}`).join(", ") : "no options"})`);
     }
-    const wantsValue = t.name !== "kill";
+    const wantsValue = OPTIONS[t.name as keyof typeof OPTIONS].type === "string";
     if (wantsValue !== (t.value !== undefined)) usage(`${t.rawName} ${wantsValue ? "needs a value" : "takes no value"}`);
   }
   const count = (name: "nodes" | "brokers"): number | undefined => {
@@ -265,8 +261,6 @@ async function main(): Promise<void> {
       say("done");
       return;
     }
-    default:
-      usage(`unknown command '${cmd}'\n${USAGE}`);
   }
 }
 
