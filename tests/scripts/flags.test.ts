@@ -70,6 +70,9 @@ test.each([
     ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_NODE_MEM: "64G" }, "controlplane.sh: STREAMSTACK_NODE_MEM must be a quantity like 64Gi (Ki, Mi, Gi, Ti), got '64G'"],
     ["scripts/docker/engine.sh", ["status"], { STREAMSTACK_DOCKER_STORAGE: "btrfs" }, "engine.sh: STREAMSTACK_DOCKER_STORAGE must be one of overlay2, fuse-overlayfs, vfs (or unset: detected), got 'btrfs'"],
     ["scripts/docker/engine.sh", ["status"], { STREAMSTACK_DOCKER_WAIT: "1m" }, "engine.sh: STREAMSTACK_DOCKER_WAIT must be a whole number of seconds, got '1m'"],
+    ["scripts/docker/engine.sh", ["status"], { STREAMSTACK_DOCKER_MTU: "jumbo" }, "engine.sh: STREAMSTACK_DOCKER_MTU must be a number of bytes like 1500, got 'jumbo'"],
+    ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_NODE_CPU: "0.5" }, "controlplane.sh: STREAMSTACK_NODE_CPU must be a whole number of CPUs (e.g. 32), got '0.5'"],
+    ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_REGISTRY_PORT: "80" }, "controlplane.sh: STREAMSTACK_REGISTRY_PORT must be a port from 1024 to 65535, got '80'"],
 ])("%s %j with %j is refused before anything starts", (script, args, env, message) => {
     const cache = "/nonexistent/streamstack-cache";
     const r = runWith({ ...process.env, STREAMSTACK_CACHE: cache, ...env }, script, ...args);
