@@ -1,6 +1,7 @@
 // Helpers for the apps' tests: start an app as its own process, read its JSON log lines.
 import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
+import { sleep, waitFor } from "../harness/jvm";
 
 export const APPS_DIR = path.resolve(__dirname, "../../apps");
 
@@ -124,14 +125,13 @@ export function metricValue(page: string, name: string, labels = ""): number | u
  * background (a commit after the write it logs), where one read would race the app.
  */
 export async function waitForMetric(port: number, name: string, pred: (v: number) => boolean, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const page = (await httpGet(port, "/metrics")).body;
+  let page = "";
+  await waitFor(`${name} on :${port}/metrics`, timeoutMs, async () => {
+    page = (await httpGet(port, "/metrics")).body;
     const value = metricValue(page, name);
-    if (value !== undefined && pred(value)) return page;
-    if (Date.now() > deadline) throw new Error(`${name} is ${value} after ${timeoutMs} ms`);
-    await sleep(200);
-  }
+    return value !== undefined && pred(value);
+  }, () => `${name} is ${metricValue(page, name)}`);
+  return page;
 }
 
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -139,4 +139,4 @@ export async function httpGet(port: number, path: string): Promise<{ status: num
   return { status: res.status, body: await res.text() };
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep };
