@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KafkaConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { createStatefulSystem, guaranteed } from "./stateful";
+import { CONFLUENT_POD_SECURITY, createStatefulSystem, guaranteed } from "./stateful";
 
 export const BROKER_PORT = 9092;
 
@@ -39,8 +39,7 @@ export class Kafka extends pulumi.ComponentResource {
             podManagementPolicy: "Parallel",
             // SIGTERM makes the broker hand its partitions' leadership over before it exits.
             terminationGracePeriodSeconds: 120,
-            // The Confluent images run as appuser (uid 1000): make the claim writable for it.
-            securityContext: { fsGroup: 1000 },
+            securityContext: CONFLUENT_POD_SECURITY,
             storage: { mountPath: "/var/lib/kafka", size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "kafka",

@@ -93,6 +93,9 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
     return { service, statefulSet, disruptionBudget };
 }
 
+/** The Confluent images run as appuser (uid 1000): fsGroup makes the claim writable for it. */
+export const CONFLUENT_POD_SECURITY = { fsGroup: 1000 } as const;
+
 /** requests = limits: the pod gets the Guaranteed QoS class, as in the reference's Cassandra. */
 export function guaranteed(cpu: string, memory: string) {
     return { requests: { cpu, memory }, limits: { cpu, memory } };

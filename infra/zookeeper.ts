@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ZookeeperConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { createStatefulSystem, execProbe, guaranteed } from "./stateful";
+import { CONFLUENT_POD_SECURITY, createStatefulSystem, execProbe, guaranteed } from "./stateful";
 
 export const CLIENT_PORT = 2181;
 export const PEER_PORT = 2888;
@@ -73,8 +73,7 @@ export class Zookeeper extends pulumi.ComponentResource {
             replicas: config.replicas,
             podManagementPolicy: "Parallel",
             terminationGracePeriodSeconds: 60,
-            // The Confluent images run as appuser (uid 1000): make the claim writable for it.
-            securityContext: { fsGroup: 1000 },
+            securityContext: CONFLUENT_POD_SECURITY,
             storage: { mountPath: "/var/lib/zookeeper", size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "zookeeper",
