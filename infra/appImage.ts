@@ -4,6 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ImagesConfig } from "./config";
 import { labels, Placement } from "./meta";
+import { resourcesOf } from "./stateful";
 
 export const HTTP_PORT = 8080;
 
@@ -28,7 +29,8 @@ export function appImage(name: string, spec: AppImageSpec, images: ImagesConfig,
             context: "apps",
             dockerfile: `images/${spec.app}/Dockerfile`,
             args: { NODE_BASE: images.nodeBase },
-            platform: "linux/amd64",
+            // Unset: the Docker host's own platform, which is what a local cluster's nodes run.
+            platform: images.platform,
             network: images.buildNetwork,
         },
     }, { parent });
@@ -43,8 +45,8 @@ export interface AppDeploymentArgs {
     readonly replicas: number;
     readonly image: pulumi.Input<string>;
     readonly env: Record<string, pulumi.Input<string>>;
-    readonly cpu: string;
-    readonly memory: string;
+    /** Requests and optional limits (`cpuLimit`/`memoryLimit` default to the requests). */
+    readonly resources: { cpu: string; memory: string; cpuLimit?: string; memoryLimit?: string };
     /** Recreate where two pods at once would be wrong (the writer); RollingUpdate otherwise. */
     readonly strategy: "Recreate" | "RollingUpdate";
 }
@@ -71,7 +73,7 @@ export function appDeployment(resourceName: string, args: AppDeploymentArgs, opt
                         image: args.image,
                         env: Object.entries(env).map(([name, value]) => ({ name, value })),
                         ports: [{ name: "http", containerPort: HTTP_PORT }],
-                        resources: { requests: { cpu: args.cpu, memory: args.memory }, limits: { cpu: args.cpu, memory: args.memory } },
+                        resources: resourcesOf(args.resources),
                         readinessProbe: { httpGet: { path: "/readyz", port: HTTP_PORT }, periodSeconds: 10, failureThreshold: 3 },
                         livenessProbe: { httpGet: { path: "/healthz", port: HTTP_PORT }, periodSeconds: 20, failureThreshold: 3, initialDelaySeconds: 10 },
                         securityContext: {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CassandraConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { createStatefulSystem, execProbe, guaranteed } from "./stateful";
+import { createStatefulSystem, execProbe, resourcesOf } from "./stateful";
 
 export const CQL_PORT = 9042;
 export const INTERNODE_PORT = 7000;
@@ -40,11 +40,12 @@ export class Cassandra extends pulumi.ComponentResource {
             podManagementPolicy: "OrderedReady",
             // `nodetool drain` flushes memtables and leaves the ring cleanly; give it time.
             terminationGracePeriodSeconds: 300,
-            storage: { mountPath: "/var/lib/cassandra", size: config.storageSize, storageClass: config.storageClass },
+            // The official image's only data VOLUME.
+            storage: { mounts: [{ mountPath: "/var/lib/cassandra" }], size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "cassandra",
                 image: config.image,
-                resources: guaranteed(config.cpu, config.memory),
+                resources: resourcesOf(config),
                 env: [
                     { name: "MAX_HEAP_SIZE", value: config.maxHeapSize },
                     { name: "HEAP_NEWSIZE", value: config.heapNewSize },

@@ -36,8 +36,7 @@ export class Clients extends pulumi.ComponentResource {
                 replicas,
                 image: this.image,
                 strategy: "RollingUpdate",
-                cpu: config.cpu,
-                memory: config.memory,
+                resources: config,
                 env: {
                     ROLE: role,
                     TOPIC: config.topic,

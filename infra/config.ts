@@ -43,6 +43,15 @@ const kafkaTopic = z.string({ error: "must be a Kafka topic name: 1-249 of a-z A
 
 const storageClass = z.string({ error: "must be the name of a StorageClass" }).min(1, { error: "must be the name of a StorageClass" });
 
+// Limits default to the requests (Guaranteed QoS, as the reference); set apart where a JVM needs bursts.
+const limits = {
+    cpuLimit: quantity("cpu").optional(),
+    memoryLimit: quantity("memory").optional(),
+};
+
+// What a node runs: Docker's --platform values for Linux nodes.
+export const PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/386"] as const;
+
 const text = (what: string) => z.string({ error: `must be ${what}` }).min(1, { error: `must be ${what}` });
 
 const consistency = z.enum(CONSISTENCY_LEVELS, { error: `must be one of ${CONSISTENCY_LEVELS.join(", ")}` });
@@ -57,6 +66,7 @@ const sections = {
         heapNewSize: jvmSize.default("128M"),
         cpu: quantity("cpu").default("500m"),
         memory: quantity("memory").default("1Gi"),
+        ...limits,
         storageSize: quantity("memory").default("10Gi"),
         storageClass: storageClass.optional(),
         seedCount: integer(1).default(1),
@@ -69,6 +79,7 @@ const sections = {
         heapSize: jvmSize.default("256m"),
         cpu: quantity("cpu").default("250m"),
         memory: quantity("memory").default("512Mi"),
+        ...limits,
         storageSize: quantity("memory").default("1Gi"),
         storageClass: storageClass.optional(),
     }).strict(),
@@ -81,6 +92,7 @@ const sections = {
         heapSize: jvmSize.default("512m"),
         cpu: quantity("cpu").default("500m"),
         memory: quantity("memory").default("1Gi"),
+        ...limits,
         storageSize: quantity("memory").default("10Gi"),
         storageClass: storageClass.optional(),
     }).strict(),
@@ -94,6 +106,7 @@ const sections = {
         replicationFactor: integer(1).default(3),
         cpu: quantity("cpu").default("250m"),
         memory: quantity("memory").default("256Mi"),
+        ...limits,
     }).strict(),
     clients: z.object({
         topic: kafkaTopic.default("test"),
@@ -103,6 +116,7 @@ const sections = {
         consumerReplicas: integer(0).default(1),
         cpu: quantity("cpu").default("250m"),
         memory: quantity("memory").default("256Mi"),
+        ...limits,
     }).strict(),
     images: z.object({
         registry: z.string({ error: "must be a registry host[:port][/path] such as localhost:5001" })
@@ -114,6 +128,7 @@ const sections = {
         clients: imageRef.optional(),
         nodeBase: imageRef.default("node:20-bookworm-slim"),
         buildNetwork: text("a docker network mode such as host or default").optional(),
+        platform: z.enum(PLATFORMS, { error: `must be one of ${PLATFORMS.join(", ")}` }).optional(),
     }).strict(),
 } as const;
 
@@ -254,19 +269,33 @@ function crossChecks(c: StackConfig): string[] {
         p.push(`${PROJECT}:writer.consistency: ${writer.consistency} needs ${needed} replicas but writer.replicationFactor is ${writer.replicationFactor}; with that factor use one of ${ok.join(", ")}`);
     }
     const heaps: [string, string, string, string][] = [
-        ["cassandra.maxHeapSize", cassandra.maxHeapSize, "cassandra.memory", cassandra.memory],
-        ["kafka.heapSize", kafka.heapSize, "kafka.memory", kafka.memory],
-        ["zookeeper.heapSize", zookeeper.heapSize, "zookeeper.memory", zookeeper.memory],
+        ["cassandra.maxHeapSize", cassandra.maxHeapSize, ...memoryLimitOf("cassandra", cassandra)],
+        ["kafka.heapSize", kafka.heapSize, ...memoryLimitOf("kafka", kafka)],
+        ["zookeeper.heapSize", zookeeper.heapSize, ...memoryLimitOf("zookeeper", zookeeper)],
     ];
     for (const [heapKey, heap, memKey, mem] of heaps) {
         if (parseJvmSize(heap)! > parseQuantity(mem)!) {
             p.push(`${PROJECT}:${heapKey}: must not exceed ${memKey} (${mem}), the container's memory limit (got ${heap})`);
         }
     }
+    for (const section of ["cassandra", "zookeeper", "kafka", "writer", "clients"] as const) {
+        const r = c[section];
+        for (const [request, limit] of [["cpu", "cpuLimit"], ["memory", "memoryLimit"]] as const) {
+            const l = r[limit];
+            if (l !== undefined && parseQuantity(l)! < parseQuantity(r[request])!) {
+                p.push(`${PROJECT}:${section}.${limit}: must be at least ${section}.${request} (${r[request]}), the request (got ${l})`);
+            }
+        }
+    }
     if (parseJvmSize(cassandra.heapNewSize)! > parseJvmSize(cassandra.maxHeapSize)!) {
         p.push(`${PROJECT}:cassandra.heapNewSize: must not exceed cassandra.maxHeapSize (${cassandra.maxHeapSize}) (got ${cassandra.heapNewSize})`);
     }
     return p;
+}
+
+/** The key that sets a system's memory limit, and its value: memoryLimit when set, else memory. */
+function memoryLimitOf(section: string, r: { memory: string; memoryLimit?: string }): [string, string] {
+    return r.memoryLimit !== undefined ? [`${section}.memoryLimit`, r.memoryLimit] : [`${section}.memory`, r.memory];
 }
 
 /** Reads the stack's `streamstack:*` config from the Pulumi runtime and validates it. */

@@ -1,9 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KafkaConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { CONFLUENT_POD_SECURITY, createStatefulSystem, guaranteed } from "./stateful";
+import { CONFLUENT_POD_SECURITY, createStatefulSystem, resourcesOf } from "./stateful";
 
 export const BROKER_PORT = 9092;
+/** Where cp-kafka keeps the broker's log (its VOLUME), and so where the claim goes. */
+export const LOG_DIR = "/var/lib/kafka/data";
+/** Set on every StatefulSet pod since Kubernetes 1.28 (PodIndexLabel, on by default). */
+export const POD_INDEX_LABEL = "apps.kubernetes.io/pod-index";
 
 export interface KafkaArgs {
     /** Where the objects go and how DNS names are formed. */
@@ -40,14 +44,17 @@ export class Kafka extends pulumi.ComponentResource {
             // SIGTERM makes the broker hand its partitions' leadership over before it exits.
             terminationGracePeriodSeconds: 120,
             securityContext: CONFLUENT_POD_SECURITY,
-            storage: { mountPath: "/var/lib/kafka", size: config.storageSize, storageClass: config.storageClass },
+            // cp-kafka declares VOLUME /var/lib/kafka/data: the claim must be mounted there, not at its
+            // parent. subPath keeps a volume's lost+found out of log.dirs (the broker refuses it).
+            storage: { mounts: [{ mountPath: LOG_DIR, subPath: "data" }], size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "kafka",
                 image: config.image,
-                // The broker id is the pod ordinal, taken from the hostname before the entrypoint runs.
-                command: ["bash", "-c", "export KAFKA_BROKER_ID=${HOSTNAME##*-} && exec /etc/confluent/docker/run"],
-                resources: guaranteed(config.cpu, config.memory),
+                // The image's own entry point runs; nothing of its internals is relied on.
+                resources: resourcesOf(config),
                 env: [
+                    // The broker id is the pod ordinal, from the label the StatefulSet controller sets.
+                    { name: "KAFKA_BROKER_ID", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } },
                     { name: "KAFKA_ZOOKEEPER_CONNECT", value: args.zookeeperConnect },
                     { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                     {
@@ -61,7 +68,7 @@ export class Kafka extends pulumi.ComponentResource {
                     { name: "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", value: String(internalRf) },
                     { name: "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", value: String(internalRf) },
                     { name: "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", value: String(Math.min(config.minInsyncReplicas, internalRf)) },
-                    { name: "KAFKA_LOG_DIRS", value: "/var/lib/kafka/data" },
+                    { name: "KAFKA_LOG_DIRS", value: LOG_DIR },
                 ],
                 readinessProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, initialDelaySeconds: 10 },
                 startupProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 10, failureThreshold: 30 },

@@ -20,8 +20,12 @@ export interface StatefulSystemArgs {
     readonly replicas: number;
     /** The container, less its ports and volume mounts (derived from `ports` and `storage`). */
     readonly container: Omit<Container, "ports" | "volumeMounts">;
-    /** Each pod's claim, named `<app>-data` (the reference's names); storageClass unset = cluster default. */
-    readonly storage: { mountPath: string; size: string; storageClass?: string };
+    /**
+     * Each pod's claim, named `<app>-data` (the reference's names); storageClass unset = cluster default.
+     * `mounts` put the claim exactly where the image keeps its data: an image's VOLUME that no mount
+     * covers exactly gets an anonymous volume from the runtime, and whatever is written there is lost.
+     */
+    readonly storage: { mounts: { mountPath: string; subPath?: string }[]; size: string; storageClass?: string };
     readonly terminationGracePeriodSeconds: number;
     readonly securityContext?: PodSecurityContext;
     /** OrderedReady where members must join one at a time (Cassandra bootstrap), else Parallel. */
@@ -69,7 +73,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                     containers: [{
                         ...args.container,
                         ports: args.ports.map(p => ({ name: p.name, containerPort: p.port })),
-                        volumeMounts: [{ name: claim, mountPath: args.storage.mountPath }],
+                        volumeMounts: args.storage.mounts.map(m => ({ name: claim, ...m })),
                     }],
                 },
             },
@@ -96,9 +100,12 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
 /** The Confluent images run as appuser (uid 1000): fsGroup makes the claim writable for it. */
 export const CONFLUENT_POD_SECURITY = { fsGroup: 1000 } as const;
 
-/** requests = limits: the pod gets the Guaranteed QoS class, as in the reference's Cassandra. */
-export function guaranteed(cpu: string, memory: string) {
-    return { requests: { cpu, memory }, limits: { cpu, memory } };
+/**
+ * Requests, and limits equal to them unless `cpuLimit`/`memoryLimit` are set: by default the pod gets
+ * the Guaranteed QoS class, as in the reference's Cassandra.
+ */
+export function resourcesOf(r: { cpu: string; memory: string; cpuLimit?: string; memoryLimit?: string }) {
+    return { requests: { cpu: r.cpu, memory: r.memory }, limits: { cpu: r.cpuLimit ?? r.cpu, memory: r.memoryLimit ?? r.memory } };
 }
 
 /** A probe that runs a shell snippet in the container. */

@@ -33,8 +33,7 @@ export class Writer extends pulumi.ComponentResource {
             image: this.image,
             // Never two writers on one topic, not even for the seconds of a rolling update.
             strategy: "Recreate",
-            cpu: config.cpu,
-            memory: config.memory,
+            resources: config,
             env: {
                 TOPIC: config.topic,
                 CASSANDRA_SEEDS: args.contactPoint,

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ZookeeperConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { CONFLUENT_POD_SECURITY, createStatefulSystem, execProbe, guaranteed } from "./stateful";
+import { CONFLUENT_POD_SECURITY, createStatefulSystem, execProbe, resourcesOf } from "./stateful";
 
 export const CLIENT_PORT = 2181;
 export const PEER_PORT = 2888;
@@ -25,8 +25,6 @@ const fourLetterWord = (word: string, expect: string) =>
 export function zookeeperStartScript(members: string[]): string {
     const lines = [
         "set -e",
-        // A fresh claim hides the image's data dirs; the entrypoint writes myid into data/.
-        "mkdir -p /var/lib/zookeeper/data /var/lib/zookeeper/log",
         "ordinal=${HOSTNAME##*-}",
         "export ZOOKEEPER_SERVER_ID=$((ordinal + 1))",
     ];
@@ -74,12 +72,14 @@ export class Zookeeper extends pulumi.ComponentResource {
             podManagementPolicy: "Parallel",
             terminationGracePeriodSeconds: 60,
             securityContext: CONFLUENT_POD_SECURITY,
-            storage: { mountPath: "/var/lib/zookeeper", size: config.storageSize, storageClass: config.storageClass },
+            // cp-zookeeper declares VOLUME /var/lib/zookeeper/data (snapshots, myid) and .../log (the
+            // transaction log): one claim, mounted at each of them exactly.
+            storage: { mounts: [{ mountPath: "/var/lib/zookeeper/data", subPath: "data" }, { mountPath: "/var/lib/zookeeper/log", subPath: "log" }], size: config.storageSize, storageClass: config.storageClass },
             container: {
                 name: "zookeeper",
                 image: config.image,
                 command: ["bash", "-c", zookeeperStartScript(members)],
-                resources: guaranteed(config.cpu, config.memory),
+                resources: resourcesOf(config),
                 env: [
                     { name: "ZOOKEEPER_CLIENT_PORT", value: String(CLIENT_PORT) },
                     { name: "ZOOKEEPER_TICK_TIME", value: "2000" },

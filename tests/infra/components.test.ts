@@ -55,13 +55,19 @@ describe("ZooKeeper", () => {
         expect(r.get(T.pdb, "zookeeper").spec.maxUnavailable).toBe(1);
     });
 
+    test("the claim is mounted at each of cp-zookeeper's data VOLUMEs, not at their parent", async () => {
+        const r = await render("test", {}, () => { new Zookeeper("zookeeper", { placement, config: defaults.zookeeper }); });
+        expect(containerOf(r.get(T.statefulSet, "zookeeper")).volumeMounts).toEqual([
+            { name: "zookeeper-data", mountPath: "/var/lib/zookeeper/data", subPath: "data" },
+            { name: "zookeeper-data", mountPath: "/var/lib/zookeeper/log", subPath: "log" },
+        ]);
+    });
+
     test("an ensemble's start script numbers servers from ordinals and binds its own entry to 0.0.0.0", () => {
         const script = zookeeperStartScript(["z-0.svc", "z-1.svc", "z-2.svc"]);
         expect(script).toContain("export ZOOKEEPER_SERVER_ID=$((ordinal + 1))");
         expect(script).toContain('if [ "$i" = "$ordinal" ]; then host=0.0.0.0; fi');
         expect(script).toContain(":2888:3888");
-        // The claim mounted over /var/lib/zookeeper starts empty; myid goes into data/.
-        expect(script).toContain("mkdir -p /var/lib/zookeeper/data /var/lib/zookeeper/log");
         expect(zookeeperStartScript(["z-0.svc"])).not.toContain("ZOOKEEPER_SERVERS");
     });
 });

@@ -40,6 +40,11 @@ const cases: [string, Record<string, unknown>, RegExp[]][] = [
     ["bad namespace", { namespace: "My_Namespace" }, [/streamstack:namespace: must be a DNS-1123 label/]],
     ["bad topic", { clients: { topic: "a topic" } }, [/streamstack:clients\.topic: must be a Kafka topic name/]],
     ["zero partitions", { clients: { partitions: 0 } }, [/streamstack:clients\.partitions: must be an integer >= 1/]],
+    ["cpu limit below the request", { kafka: { cpu: "1", cpuLimit: "500m" } }, [/streamstack:kafka\.cpuLimit: must be at least kafka\.cpu \(1\), the request \(got 500m\)/]],
+    ["memory limit below the request", { writer: { memoryLimit: "128Mi" } }, [/streamstack:writer\.memoryLimit: must be at least writer\.memory \(256Mi\), the request \(got 128Mi\)/]],
+    ["malformed memory limit", { cassandra: { memoryLimit: "2 gigs" } }, [/streamstack:cassandra\.memoryLimit: must be a Kubernetes memory quantity such as 512Mi or 1Gi \(got "2 gigs"\)/]],
+    ["heap above the memory limit", { cassandra: { memory: "256Mi", memoryLimit: "400Mi" } }, [/streamstack:cassandra\.maxHeapSize: must not exceed cassandra\.memoryLimit \(400Mi\), the container's memory limit \(got 512M\)/]],
+    ["unknown image platform", { images: { platform: "arm64" } }, [/streamstack:images\.platform: must be one of linux\/amd64, linux\/arm64, .* \(got "arm64"\)/]],
     ["bad registry", { images: { registry: "http://localhost:5001" } }, [/streamstack:images\.registry: must be a registry host\[:port\]/]],
 ];
 

@@ -74,12 +74,39 @@ test("images are built from images/<app>/Dockerfile with context apps/ and the c
     expect(r.get(T.image, "clients-image").build.dockerfile).toBe("images/clients/Dockerfile");
 });
 
-test("a different build of the clients changes only the clients' image reference", async () => {
+test("the shared base image feeds both builds: both digests change, and they are what the Deployments run", async () => {
     const a = await render("dev", {}, program);
     const b = await render("dev", { images: { nodeBase: "node:20.1" } }, program);
-    // nodeBase feeds both builds: both digests change, and they are what the Deployments run.
-    expect(containerOf(a.get(T.deployment, "ece573-prj05-producer")).image).not.toBe(containerOf(b.get(T.deployment, "ece573-prj05-producer")).image);
-    expect(containerOf(b.get(T.deployment, "ece573-prj05-producer")).image).toBe(b.outputs.clientsImage);
+    for (const [deployment, output] of [["ece573-prj05-producer", "clientsImage"], ["ece573-prj04-writer", "writerImage"]]) {
+        expect(containerOf(a.get(T.deployment, deployment)).image).not.toBe(containerOf(b.get(T.deployment, deployment)).image);
+        expect(containerOf(b.get(T.deployment, deployment)).image).toBe(b.outputs[output]);
+    }
+});
+
+test("a new clients image changes the producer's and consumer's image and nothing else", async () => {
+    const a = await render("dev", { images: { clients: "example.org/c@sha256:" + "1".repeat(64) } }, program);
+    const b = await render("dev", { images: { clients: "example.org/c@sha256:" + "2".repeat(64) } }, program);
+    const changed = a.resources.filter((r, i) => JSON.stringify(r) !== JSON.stringify(b.resources[i]));
+    expect(changed.map(r => r.inputs.metadata?.name).sort()).toEqual(["ece573-prj05-consumer", "ece573-prj05-producer"]);
+    for (const name of ["ece573-prj05-consumer", "ece573-prj05-producer"]) {
+        expect(containerOf(b.get(T.deployment, name)).image).toBe("example.org/c@sha256:" + "2".repeat(64));
+    }
+});
+
+test("the app image builds for the Docker host's platform unless images.platform says otherwise", async () => {
+    const host = await render("dev", {}, program);
+    expect(host.get(T.image, "writer-image").build.platform).toBeUndefined();
+    const arm = await render("dev", { images: { platform: "linux/arm64" } }, program);
+    expect(arm.get(T.image, "writer-image").build.platform).toBe("linux/arm64");
+    expect(arm.get(T.image, "clients-image").build.platform).toBe("linux/arm64");
+});
+
+test("limits default to the requests and can be set apart", async () => {
+    const plain = await render("dev", {}, program);
+    expect(containerOf(plain.get(T.statefulSet, "kafka")).resources).toEqual({ requests: { cpu: "500m", memory: "1Gi" }, limits: { cpu: "500m", memory: "1Gi" } });
+    const r = await render("dev", { kafka: { cpu: "100m", cpuLimit: "2" }, writer: { memory: "128Mi", memoryLimit: "512Mi" } }, program);
+    expect(containerOf(r.get(T.statefulSet, "kafka")).resources).toEqual({ requests: { cpu: "100m", memory: "1Gi" }, limits: { cpu: "2", memory: "1Gi" } });
+    expect(containerOf(r.get(T.deployment, "ece573-prj04-writer")).resources).toEqual({ requests: { cpu: "250m", memory: "128Mi" }, limits: { cpu: "250m", memory: "512Mi" } });
 });
 
 test("app replicas of 0 pause an app", async () => {

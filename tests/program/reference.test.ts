@@ -75,13 +75,16 @@ describe("the default stack reproduces the reference system", () => {
             KAFKA_NUM_PARTITIONS: "4",
             KAFKA_DEFAULT_REPLICATION_FACTOR: "3",
         });
-        // The broker id is the pod ordinal, set before the image's entrypoint runs.
-        expect(c.command.join(" ")).toContain("KAFKA_BROKER_ID=${HOSTNAME##*-}");
-        expect(c.command.join(" ")).toContain("exec /etc/confluent/docker/run");
+        // The broker id is the pod ordinal (the StatefulSet's pod-index label); the image's own entry point runs.
+        expect(envOf(sts).KAFKA_BROKER_ID).toBe("fieldRef:metadata.labels['apps.kubernetes.io/pod-index']");
+        expect(c.command).toBeUndefined();
         const claim = sts.spec.volumeClaimTemplates[0];
         expect(claim.metadata.name).toBe("kafka-data");
         expect(claim.spec.resources.requests.storage).toBe("10Gi");
-        expect(c.volumeMounts).toEqual([{ name: "kafka-data", mountPath: "/var/lib/kafka" }]);
+        // The reference mounted kafka-data at /var/lib/kafka, under which cp-kafka's VOLUME
+        // /var/lib/kafka/data got an anonymous volume: the claim goes where the data is instead.
+        expect(c.volumeMounts).toEqual([{ name: "kafka-data", mountPath: "/var/lib/kafka/data", subPath: "data" }]);
+        expect(envOf(sts).KAFKA_LOG_DIRS).toBe("/var/lib/kafka/data");
     });
 
     test("writer: Deployment ece573-prj04-writer, 1 replica, the reference env (QUORUM by default)", () => {
