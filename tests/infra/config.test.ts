@@ -60,10 +60,18 @@ test("property: a valid Kafka sizing is accepted exactly when RF <= brokers and 
     }));
 });
 
-test("property: a consistency level is accepted exactly when the replication factor can satisfy it", () => {
+test("replicas a level needs: a quorum is a majority of the replication factor", () => {
+    expect([1, 2, 3, 4, 5].map(rf => replicasNeeded("QUORUM", rf))).toEqual([1, 2, 2, 3, 3]);
+    expect([1, 3, 5].map(rf => replicasNeeded("ALL", rf))).toEqual([1, 3, 5]);
+    expect(replicasNeeded("TWO", 5)).toBe(2);
+});
+
+test("property: a consistency level is refused exactly when it names more replicas than the factor has", () => {
+    // Majorities and ALL fit any factor; only TWO and THREE can ask for more replicas than exist.
+    const refused = (level: string, rf: number) => (level === "TWO" && rf < 2) || (level === "THREE" && rf < 3);
     fc.assert(fc.property(fc.constantFrom(...CONSISTENCY_LEVELS), fc.integer({ min: 1, max: 5 }), (level, rf) => {
         const problems = problemsOf({ cassandra: { replicas: 5 }, writer: { consistency: level, replicationFactor: rf } });
-        return (problems.length === 0) === (replicasNeeded(level, rf) <= rf);
+        return (problems.length > 0) === refused(level, rf);
     }));
 });
 
