@@ -5,11 +5,5 @@ STREAMSTACK_CACHE="${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}"
 export STREAMSTACK_CACHE
 case ":$PATH:" in *":$STREAMSTACK_CACHE/bin:"*) ;; *) export PATH="$STREAMSTACK_CACHE/bin:$PATH";; esac
 case ":$PATH:" in *":/usr/local/go/bin:"*) ;; *) export PATH="$PATH:/usr/local/go/bin";; esac
-# plugins (pulumi-resource-kubernetes/docker) are installed here, not in ~/.pulumi
-export PULUMI_HOME="$STREAMSTACK_CACHE/pulumi"
-export PULUMI_SKIP_UPDATE_CHECK=true
-# no network: never try to fetch a missing plugin from GitHub/get.pulumi.com
-export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-streamstack-local}"
 export KUBECONFIG="$STREAMSTACK_CACHE/kubeconfig"
 export STREAMSTACK_REGISTRY="127.0.0.1:${STREAMSTACK_REGISTRY_PORT:-5001}"

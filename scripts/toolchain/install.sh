@@ -1,32 +1,29 @@
 #!/usr/bin/env bash
-# Installs streamstack's local toolchain, pinned, into ${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}/bin.
+# Installs streamstack's local cluster toolchain, pinned, into ${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}/bin:
 #
-#   scripts/toolchain/install.sh            # everything (cluster tools + Pulumi)
-#   scripts/toolchain/install.sh cluster    # etcd, kube-*, kubectl, kwok, registry only
-#   scripts/toolchain/install.sh pulumi     # pulumi, pulumi-language-nodejs, provider plugins only
+#   scripts/toolchain/install.sh [cluster]  # etcd, kube-* (kubelet, kube-proxy too), kubectl, kwok, registry, coredns
+#
+# The Pulumi CLI and its kubernetes/docker provider plugins are not built here: the Go module proxy
+# refuses them (README.md beside this file). Install the CLI as Pulumi documents it
+# (https://www.pulumi.com/docs/install/); it fetches the plugins itself. scripts/up.sh uses the `pulumi` on PATH.
 #
 # Idempotent: a binary already on PATH (or in the cache) that reports the pinned version is used as it
 # is; anything else is built once from its Go module through a small wrapper module and kept in the
 # cache. Needs: Debian 12 (apt-get for curl/openssl), Go >= 1.24 on PATH or in /usr/local/go/bin.
 set -euo pipefail
 
-# ---- pinned versions (keep in step with package-lock.json / the reference cluster) -----------------
-# The engine and plugins must match the SDKs the program runs with: read them from package-lock.json.
-lock_version() { node -p "require('$(cd "$(dirname "$0")/../.." && pwd)/package-lock.json').packages['node_modules/$1'].version"; }
-PULUMI_VERSION=$(lock_version @pulumi/pulumi)
-PULUMI_K8S_VERSION=$(lock_version @pulumi/kubernetes)
-PULUMI_DOCKER_VERSION=$(lock_version @pulumi/docker)
+# ---- pinned versions -------------------------------------------------------------------------------
 K8S_VERSION=1.32.4                # == /usr/bin/kubectl on the dev machines; reference runs 1.30
 K8S_COMMIT=59526cd4867447956156ae3a602fcbac10a2c335   # tag v1.32.4 (module proxy .info Origin.Hash)
 ETCD_VERSION=3.5.16               # the etcd kubernetes 1.32 is built and tested against
 KWOK_VERSION=0.7.0
 REGISTRY_VERSION=3.0.0            # github.com/distribution/distribution/v3 cmd/registry
+COREDNS_VERSION=1.12.0            # cluster DNS of the real node (scripts/toolchain/node.sh)
 
 CACHE="${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}"
 BIN="$CACHE/bin"
 SRC="$CACHE/src"                  # wrapper modules live here
-PULUMI_HOME_DIR="$CACHE/pulumi"   # PULUMI_HOME: plugins installed here, never in ~/.pulumi
-mkdir -p "$BIN" "$SRC" "$PULUMI_HOME_DIR"
+mkdir -p "$BIN" "$SRC"
 export PATH="$BIN:$PATH:/usr/local/go/bin"
 export CGO_ENABLED=0              # static binaries, as upstream releases them; no C toolchain needed
 export GOFLAGS="${GOFLAGS:-} -trimpath"
@@ -40,8 +37,8 @@ log()  { printf '[toolchain %s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +
 die()  { log "ERROR: $*"; exit 1; }
 timed() { local s; s=$(date +%s); "$@"; log "  ... took $(( $(date +%s) - s ))s"; }
 
-WHAT="${1:-all}"
-case "$WHAT" in all|cluster|pulumi) ;; *) echo "install.sh: unknown target '$WHAT' (allowed: all, cluster, pulumi)" >&2; exit 2;; esac
+WHAT="${1:-cluster}"
+case "$WHAT" in cluster) ;; *) echo "install.sh: unknown target '$WHAT' (allowed: cluster)" >&2; exit 2;; esac
 
 # ---- prerequisites ---------------------------------------------------------------------------------
 apt_install() {  # apt_install pkg...: installs only what is missing; one apt-get update per run (waits for the dpkg lock: other jobs may hold it)
@@ -75,7 +72,6 @@ mod_field() {  # mod_field MODULE@VERSION FIELD: downloads the module, prints a 
   printf '%s\n' "$j" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",*\$/\1/p"
 }
 mod_gomod() { mod_field "$1" GoMod; }
-mod_dir()   { mod_field "$1" Dir; }
 
 # copy_replaces GOMOD VERSION_FOR_LOCAL: prints the replace directives of an upstream go.mod, because
 # `go install pkg@version` refuses modules with replace lines and a requiring module ignores its
@@ -157,7 +153,8 @@ install_etcd() {
 
 install_k8s() {
   local want="v$K8S_VERSION" b bins=() pkgs=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  # kubelet and kube-proxy run the real node (node.sh): same module and version as the control plane
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
     if has_version "$b" "$want" "$b" --version; then log "$b: $want present ($(command -v $b))"
     else bins+=("$b"); pkgs+=("k8s.io/kubernetes/cmd/$b"); fi
   done
@@ -201,89 +198,22 @@ install_registry() {
   log "  registry: $("$BIN/registry" --version 2>&1 | head -1)"
 }
 
-# ---- Pulumi -----------------------------------------------------------------------------------------
-proxy_refuses() {  # proxy_refuses MODULE@VERSION: prints the refusal and returns 0 if the proxy says no
-  if mod_gomod "$1" >/dev/null; then return 1; fi
-  return 0
-}
-
-install_pulumi() {
-  local want="v$PULUMI_VERSION" incomplete=0
-  if has_version pulumi "$want" pulumi version && has_version pulumi-language-nodejs "$PULUMI_VERSION" pulumi-language-nodejs -version; then
-    log "pulumi: $want present ($(command -v pulumi))"
-  else
-    log "pulumi $want: building github.com/pulumi/pulumi/pkg/v3/cmd/pulumi and pulumi-language-nodejs"
-    if proxy_refuses "github.com/pulumi/pulumi/pkg/v3@$want" || \
-       proxy_refuses "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$want"; then
-      log "  the Go module proxy refuses the Pulumi engine modules here; cannot build pulumi $want"; incomplete=1
-    else
-      PKGS="github.com/pulumi/pulumi/pkg/v3/cmd/pulumi" timed wrapper "$SRC/pulumi" "github.com/pulumi/pulumi/pkg/v3@$want" 1.24 "$want"
-      PKGS="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3" timed wrapper "$SRC/pulumi-language-nodejs" \
-          "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$want" 1.24 "$want"
-      # sdk/go/common/version.Version is empty in module builds (upstream's Makefile sets it with -X):
-      # `pulumi version` would report nothing and the engine's plugin version checks would misread it
-      local pldf="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want"
-      (cd "$SRC/pulumi" && timed $NICE go build -ldflags "$pldf" -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
-      (cd "$SRC/pulumi-language-nodejs" && timed $NICE go build -ldflags "$pldf" -o "$BIN/pulumi-language-nodejs" \
-          github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3)
-    fi
-  fi
-
-  export PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=true
-  local name ver mod pkg vvar spec
-  for spec in "kubernetes $PULUMI_K8S_VERSION github.com/pulumi/pulumi-kubernetes/provider/v4 cmd/pulumi-resource-kubernetes pkg/version.Version" \
-              "docker $PULUMI_DOCKER_VERSION - - -"; do
-    set -- $spec; name=$1 ver=$2 mod=$3 pkg=$4 vvar=$5
-    if [ -x "$PULUMI_HOME_DIR/plugins/resource-$name-v$ver/pulumi-resource-$name" ]; then
-      log "plugin resource $name v$ver: present in $PULUMI_HOME_DIR/plugins"; continue
-    fi
-    local built=""
-    if command -v "pulumi-resource-$name" >/dev/null; then
-      built=$(command -v "pulumi-resource-$name")   # a provider binary put on PATH by hand: trusted to be v$ver
-      log "plugin resource $name v$ver: using $built from PATH"
-    elif [ "$mod" = - ]; then
-      # pulumi-docker bridges a Terraform provider through `replace ... => ../upstream`, a git submodule
-      # that no module zip contains (and the proxy refuses github.com/pulumi/pulumi-docker/* here):
-      # it cannot be built from the Go module proxy at all
-      log "  pulumi-resource-$name v$ver cannot be built from the Go module proxy; put the binary on PATH"; incomplete=1; continue
-    else
-      log "plugin resource $name v$ver: building $mod/$pkg"
-      if proxy_refuses "$mod@v$ver"; then log "  cannot build pulumi-resource-$name v$ver"; incomplete=1; continue; fi
-      PKGS="$mod/$pkg" timed wrapper "$SRC/pulumi-resource-$name" "$mod@v$ver" 1.24 "v$ver"
-      local dir; dir=$(mod_dir "$mod@v$ver")
-      # the provider //go:embed's schema-embed.json, which upstream's Makefile generates from the
-      # committed schema.json; a plain module build fails with "pattern schema-embed.json: no matching files"
-      if [ ! -f "$dir/$pkg/schema-embed.json" ]; then
-        log "  go:embed file is generated upstream; building from a writable copy with schema-embed.json"
-        rm -rf "$SRC/pulumi-resource-$name/mod"; cp -r "$dir" "$SRC/pulumi-resource-$name/mod"; chmod -R u+w "$SRC/pulumi-resource-$name/mod"
-        cp "$dir/$pkg/schema.json" "$SRC/pulumi-resource-$name/mod/$pkg/schema-embed.json"
-        (cd "$SRC/pulumi-resource-$name" && go mod edit -replace "$mod=./mod")
-      fi
-      (cd "$SRC/pulumi-resource-$name" && timed $NICE go build -ldflags "-s -w -X $mod/$vvar=$ver" \
-          -o "$SRC/pulumi-resource-$name/pulumi-resource-$name" "$mod/$pkg")
-      built="$SRC/pulumi-resource-$name/pulumi-resource-$name"
-    fi
-    command -v pulumi >/dev/null || { log "  no pulumi CLI to install the plugin with"; incomplete=1; continue; }
-    # plugin install --file puts it where the engine looks (PULUMI_HOME/plugins): nothing is downloaded
-    pulumi plugin install resource "$name" "$ver" --file "$built"
-  done
-  return $incomplete
+install_coredns() {
+  if has_version coredns "CoreDNS-$COREDNS_VERSION" coredns -version; then log "coredns: v$COREDNS_VERSION present"; return; fi
+  local mod=github.com/coredns/coredns
+  log "coredns v$COREDNS_VERSION: building $mod"
+  PKGS="$mod" timed wrapper "$SRC/coredns" "$mod@v$COREDNS_VERSION" 1.23.0
+  (cd "$SRC/coredns" && timed $NICE go build -ldflags "-s -w" -o "$BIN/coredns" "$mod")
+  log "  coredns: $("$BIN/coredns" -version 2>&1 | head -1)"
 }
 
 # ---- main -------------------------------------------------------------------------------------------
 log "cache: $CACHE (bin: $BIN)"
 apt_install ca-certificates curl openssl procps
-status=0
-if [ "$WHAT" != pulumi ]; then
-  need_go
-  install_etcd
-  install_k8s
-  install_kwok
-  install_registry
-fi
-if [ "$WHAT" != cluster ]; then
-  need_go
-  install_pulumi || { status=3; log "Pulumi toolchain INCOMPLETE (see above)"; }
-fi
+need_go
+install_etcd
+install_k8s
+install_kwok
+install_registry
+install_coredns
 log "done in $(( $(date +%s) - T0 ))s; source scripts/toolchain/env.sh to use it"
-exit $status
