@@ -7,8 +7,10 @@
 #   scripts/toolchain/controlplane.sh reset    # stop + delete cluster state (etcd data, PV dirs, registry data)
 #
 # Processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, a fake volume
-# provisioner (bash loop: one PV per pending PVC of class "standard") and registry 127.0.0.1:5001.
-# Nodes (like the reference kind cluster): kind-control-plane (tainted) + kind-worker..kind-worker4.
+# provisioner (bash loop: one local PV per pending PVC of class "standard" once the scheduler has picked
+# its node) and registry 127.0.0.1:5001.
+# Nodes (like the reference kind cluster): kind-control-plane (tainted) + kind-worker..kind-worker4, all
+# labelled type=kwok; scripts/toolchain/node.sh can join this machine as a real node beside them.
 # State, pid files, logs and the kubeconfig live in ${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}/cluster.
 set -euo pipefail
 
@@ -65,37 +67,42 @@ wait_for() {  # wait_for WHAT SECONDS CMD...: polls CMD every 0.2s
 }
 
 # ---- certificates (openssl, once) -----------------------------------------------------------------------
-gen_pki() {
-  [ -f "$PKI/.done" ] && return 0
-  command -v openssl >/dev/null || die "openssl missing: run scripts/toolchain/install.sh"
-  log "generating certificates and service-account keys in $PKI"
-  rm -rf "$PKI"; mkdir -p "$PKI"; cd "$PKI"
-  openssl genrsa -out ca.key 2048 2>/dev/null
-  openssl req -x509 -new -nodes -key ca.key -sha256 -days 3650 -subj "/CN=streamstack-ca" -out ca.crt 2>/dev/null
-  # sign NAME SUBJECT [SAN]: key + cert signed by the CA (clientAuth + serverAuth)
-  sign() {
-    local n=$1 subj=$2 san=${3:-}
+# sign NAME SUBJECT [SAN]: key + cert in $PKI signed by the CA (clientAuth + serverAuth)
+sign() {
+  local n=$1 subj=$2 san=${3:-}
+  ( cd "$PKI"
     openssl genrsa -out "$n.key" 2048 2>/dev/null
     openssl req -new -key "$n.key" -subj "$subj" -out "$n.csr" 2>/dev/null
     { echo "basicConstraints=CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
       echo "extendedKeyUsage=serverAuth,clientAuth"; [ -n "$san" ] && echo "subjectAltName=$san"; } >"$n.ext"
     openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
       -extfile "$n.ext" -out "$n.crt" 2>/dev/null
-    rm -f "$n.csr" "$n.ext"
-  }
-  # the apiserver is reached as 127.0.0.1 from here and as the kubernetes Service (first IP of the range) in-cluster
-  sign apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  sign admin "/O=system:masters/CN=kubernetes-admin"                    # cluster-admin via group
-  sign controller-manager "/CN=system:kube-controller-manager"          # bound by default RBAC
-  sign scheduler "/CN=system:kube-scheduler"                            # bound by default RBAC
-  sign kwok "/O=system:masters/CN=kwok"                                 # kwok patches node/pod status everywhere
-  # the service-account token signing key pair (apiserver signs and verifies, controller-manager signs)
-  openssl genrsa -out sa.key 2048 2>/dev/null
-  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-  chmod 600 ./*.key
-  cd - >/dev/null
-  touch "$PKI/.done"
+    rm -f "$n.csr" "$n.ext"; chmod 600 "$n.key" )
+}
+
+gen_pki() {
+  command -v openssl >/dev/null || die "openssl missing: run scripts/toolchain/install.sh"
+  if [ ! -f "$PKI/.done" ]; then
+    log "generating certificates and service-account keys in $PKI"
+    rm -rf "$PKI"; mkdir -p "$PKI"
+    openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -nodes -key "$PKI/ca.key" -sha256 -days 3650 -subj "/CN=streamstack-ca" -out "$PKI/ca.crt" 2>/dev/null
+    # the apiserver is reached as 127.0.0.1 from here and as the kubernetes Service (first IP of the range) in-cluster
+    sign apiserver "/CN=kube-apiserver" \
+      "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    sign admin "/O=system:masters/CN=kubernetes-admin"                    # cluster-admin via group
+    sign controller-manager "/CN=system:kube-controller-manager"          # bound by default RBAC
+    sign scheduler "/CN=system:kube-scheduler"                            # bound by default RBAC
+    sign kwok "/O=system:masters/CN=kwok"                                 # kwok patches node/pod status everywhere
+    # the service-account token signing key pair (apiserver signs and verifies, controller-manager signs)
+    openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+    chmod 600 "$PKI"/*.key
+    touch "$PKI/.done"
+  fi
+  # the apiserver's client identity towards kubelets (logs, exec, port-forward on node.sh's real node);
+  # bound to system:kubelet-api-admin in apply_objects. Made here too for caches older than it.
+  [ -f "$PKI/apiserver-kubelet-client.crt" ] || sign apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client"
 }
 
 write_kubeconfig() {  # write_kubeconfig FILE USER
@@ -150,7 +157,8 @@ apply_objects() {
   {
     node_yaml kind-control-plane control-plane
     local i; for ((i = 1; i <= WORKERS; i++)); do node_yaml "kind-worker$([ $i -gt 1 ] && echo $i)" worker; done
-    # default StorageClass named like kind's; volumes come from the fake provisioner loop below
+    # default StorageClass named and bound like kind's (WaitForFirstConsumer: the scheduler picks the
+    # node first, then the provisioner loop below makes a local PV on that node)
     cat <<'EOF'
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -160,27 +168,44 @@ metadata:
     storageclass.kubernetes.io/is-default-class: "true"
 provisioner: streamstack.local/fake
 reclaimPolicy: Delete
-volumeBindingMode: Immediate
+volumeBindingMode: WaitForFirstConsumer
 allowVolumeExpansion: true
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: streamstack:kube-apiserver-kubelet-client
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin}
 EOF
-  } | kc apply -f - >"$LOGS/apply.log" 2>&1 || { cat "$LOGS/apply.log"; die "applying nodes/StorageClass failed"; }
+  } >"$RUN/objects.yaml"
+  # volumeBindingMode is immutable: a class left by an older start (Immediate) is replaced
+  local mode; mode=$(kc get storageclass standard -o 'jsonpath={.volumeBindingMode}' 2>/dev/null || true)
+  if [ -n "$mode" ] && [ "$mode" != WaitForFirstConsumer ]; then kc delete storageclass standard >/dev/null; fi
+  kc apply -f "$RUN/objects.yaml" >"$LOGS/apply.log" 2>&1 || { cat "$LOGS/apply.log"; die "applying nodes/StorageClass failed"; }
 }
 
-# The fake provisioner: kwok simulates pods but nothing provisions volumes. Every 2s it creates a
-# hostPath PV pre-bound (claimRef) to each Pending PVC of class "standard", so the PV controller binds
-# them and StatefulSets with volumeClaimTemplates become Ready; Released/Failed PVs it made are deleted.
+# The fake provisioner: nothing else provisions volumes. Every 2s it creates a `local` PV pre-bound
+# (claimRef) to each Pending PVC of class "standard" that the scheduler has given a node (annotation
+# volume.kubernetes.io/selected-node, WaitForFirstConsumer), with node affinity to that node, so the PV
+# controller binds it and the pod is bound to the node. The directory ($CL/volumes/pvc-<uid>) is made
+# first: kubelet on a real node mounts it and applies fsGroup (it does not for hostPath). Released or
+# Failed PVs it made are deleted with their directories.
 provisioner_loop() {
   cat >"$RUN/provisioner.sh" <<EOF
 #!/usr/bin/env bash
 export PATH="$BIN:\$PATH"
 kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=10s "\$@"; }
 while :; do
-  kc get pvc -A -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.namespace} {.metadata.name} {.metadata.uid} {.spec.storageClassName} {.spec.resources.requests.storage} {.spec.accessModes[0]} {.spec.volumeMode}{"\n"}{end}' 2>/dev/null |
-  while read -r ns name uid class size mode vmode; do
+  kc get pvc -A -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.namespace} {.metadata.name} {.metadata.uid} {.spec.storageClassName} {.spec.resources.requests.storage} {.spec.accessModes[0]} {.spec.volumeMode} {.metadata.annotations.volume\.kubernetes\.io/selected-node}{"\n"}{end}' 2>/dev/null |
+  while read -r ns name uid class size mode vmode node; do
     [ "\$class" = standard ] || continue
+    [ -n "\$node" ] || continue   # no selected node yet: no pod using the claim has been scheduled
     pv="pvc-\$uid"
     kc get pv "\$pv" >/dev/null 2>&1 && continue
-    echo "\$(date -u +%FT%TZ) provisioning \$pv for \$ns/\$name (\$size \$mode)"
+    echo "\$(date -u +%FT%TZ) provisioning \$pv for \$ns/\$name (\$size \$mode) on node \$node"
+    mkdir -p "$CL/volumes/\$pv"
     kc apply -f - <<PV || true
 apiVersion: v1
 kind: PersistentVolume
@@ -195,12 +220,20 @@ spec:
   persistentVolumeReclaimPolicy: Delete
   storageClassName: standard
   claimRef: {namespace: \$ns, name: \$name, uid: \$uid}
-  hostPath: {path: "$CL/volumes/\$pv", type: DirectoryOrCreate}
+  local: {path: "$CL/volumes/\$pv"}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: ["\$node"]}
 PV
   done
   kc get pv -l streamstack.local/fake-pv=true -o jsonpath='{range .items[?(@.status.phase!="Bound")]}{.metadata.name} {.status.phase}{"\n"}{end}' 2>/dev/null |
   while read -r pv phase; do
-    case "\$phase" in Released|Failed) echo "\$(date -u +%FT%TZ) deleting \$phase \$pv"; kc delete pv "\$pv" --wait=false || true;; esac
+    case "\$phase" in Released|Failed)
+      echo "\$(date -u +%FT%TZ) deleting \$phase \$pv and $CL/volumes/\$pv"
+      kc delete pv "\$pv" --wait=false && rm -rf "$CL/volumes/\$pv" || true;;
+    esac
   done
   sleep 2
 done
@@ -238,7 +271,14 @@ cmd_start() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --authorization-mode Node,RBAC --allow-privileged=true \
-    --endpoint-reconciler-type none --profiling=false
+    --endpoint-reconciler-type none --profiling=false \
+    --enable-admission-plugins PodNodeSelector \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP,Hostname
+  # PodNodeSelector (on top of the defaults): a namespace annotated scheduler.alpha.kubernetes.io/node-selector
+  # pins its pods (type=kwok for the deploy suite, streamstack.local/real-node=true on node.sh's node);
+  # --kubelet-*: a client cert for kubelet's webhook authn/z, and its InternalIP (the apiserver refuses
+  # to proxy to a loopback address, and kwok nodes' hostnames do not resolve)
   wait_for kube-apiserver 90 api_ready
   log "kube-apiserver ready at https://127.0.0.1:$API_PORT"
 
@@ -288,7 +328,8 @@ EOF
   launch provisioner bash "$RUN/provisioner.sh"
 
   wait_for "default ServiceAccount" 60 kc get serviceaccount default -n default
-  wait_for "kwok nodes Ready" 60 bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG_FILE' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" -eq $((WORKERS + 1)) ]"
+  # count kwok nodes only: a real node registered by node.sh (Ready or not) is not one of them
+  wait_for "kwok nodes Ready" 60 bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG_FILE' get nodes -l type=kwok --no-headers 2>/dev/null | grep -c ' Ready ')\" -eq $((WORKERS + 1)) ]"
   wait_for registry 30 curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
   log "up: KUBECONFIG=$KUBECONFIG_FILE, registry 127.0.0.1:$REGISTRY_PORT, logs in $LOGS"
   kc get nodes

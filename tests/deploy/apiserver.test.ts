@@ -41,6 +41,9 @@ beforeAll(async () => {
         clients: buildAndPush("clients", "ece573-prj05-clients", nodeBase),
     };
     base = { namespace: ns, images };
+    // Simulated nodes only: a real node (node.sh) could not pull the official server images here.
+    kubectlOk(["create", "namespace", ns]);
+    kubectlOk(["annotate", "namespace", ns, "scheduler.alpha.kubernetes.io/node-selector=type=kwok"]);
     const r = apply(await manifests("deploytest", base));
     if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
 });

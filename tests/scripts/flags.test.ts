@@ -16,7 +16,7 @@ const withoutTools = { PATH: "/nonexistent:/bin" };
 test("test.sh: an unknown suite is refused before anything is installed", () => {
     const r = run("scripts/test.sh", "unit", "integration");
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("test.sh: unknown suite 'integration' (allowed: unit apps deploy)");
+    expect(r.stderr).toContain("test.sh: unknown suite 'integration' (allowed: unit apps deploy e2e)");
     expect(r.stdout).not.toContain("node packages");
 });
 
@@ -40,7 +40,7 @@ test("up.sh: a missing tool is named, with how to get it, before anything runs",
 });
 
 test.each([
-    ["scripts/toolchain/install.sh", ["everything"], "install.sh: unknown target 'everything' (allowed: all, cluster, pulumi)"],
+    ["scripts/toolchain/install.sh", ["everything"], "install.sh: unknown target 'everything' (allowed: cluster)"],
     ["scripts/toolchain/controlplane.sh", ["restart"], "start|stop|status|reset"],
     ["scripts/docker/engine.sh", ["restart"], "start|stop|status"],
     ["scripts/servers/servers.sh", ["launch"], "servers: unknown command 'launch'"],
@@ -73,6 +73,19 @@ test.each([
     ["scripts/docker/engine.sh", ["status"], { STREAMSTACK_DOCKER_MTU: "jumbo" }, "engine.sh: STREAMSTACK_DOCKER_MTU must be a number of bytes like 1500, got 'jumbo'"],
     ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_NODE_CPU: "0.5" }, "controlplane.sh: STREAMSTACK_NODE_CPU must be a whole number of CPUs (e.g. 32), got '0.5'"],
     ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_REGISTRY_PORT: "80" }, "controlplane.sh: STREAMSTACK_REGISTRY_PORT must be a port from 1024 to 65535, got '80'"],
+    ["scripts/toolchain/node.sh", ["restart"], {}, "node.sh start|stop|status"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_IP: "10.250.0" }, "node.sh: STREAMSTACK_NODE_IP must be an IPv4 address outside 127.0.0.0/8 (e.g. 10.250.0.1), got '10.250.0'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_IP: "127.0.0.2" }, "node.sh: STREAMSTACK_NODE_IP must be an IPv4 address outside 127.0.0.0/8 (e.g. 10.250.0.1), got '127.0.0.2'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_IP: "10.245.0.7" }, "node.sh: STREAMSTACK_NODE_IP must be outside 10.245.0.0/24 (pods, services, kwok pods), got '10.245.0.7'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_POD_CIDR: "10.245.0.0" }, "node.sh: STREAMSTACK_NODE_POD_CIDR must be an IPv4 range from /16 to /28 like 10.245.0.0/24, got '10.245.0.0'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_POD_CIDR: "10.245.0.1/24" }, "node.sh: STREAMSTACK_NODE_POD_CIDR must start at its network address (e.g. 10.245.0.0/24), got '10.245.0.1/24'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_POD_CIDR: "10.244.7.0/24" }, "node.sh: STREAMSTACK_NODE_POD_CIDR must not overlap 10.244.0.0/16 (services, kwok pods, loopback), got '10.244.7.0/24'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_POD_CIDR: "10.0.0.0/8" }, "node.sh: STREAMSTACK_NODE_POD_CIDR must be an IPv4 range from /16 to /28 like 10.245.0.0/24, got '10.0.0.0/8'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_RESERVED_MEM: "512M" }, "node.sh: STREAMSTACK_NODE_RESERVED_MEM must be a quantity like 512Mi (Mi or Gi), got '512M'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_KUBELET_PORT: "250" }, "node.sh: STREAMSTACK_KUBELET_PORT must be a port from 1024 to 65535, got '250'"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_WAIT: "2m" }, "node.sh: STREAMSTACK_NODE_WAIT must be a whole number of seconds, got '2m'"],
+    ["scripts/toolchain/node.sh", ["stop"], { STREAMSTACK_API_PORT: "16443x" }, "node.sh: STREAMSTACK_API_PORT must be a port from 1024 to 65535, got '16443x'"],
+    ["scripts/toolchain/node.sh", ["status"], { STREAMSTACK_REGISTRY_PORT: "5001/tcp" }, "node.sh: STREAMSTACK_REGISTRY_PORT must be a port from 1024 to 65535, got '5001/tcp'"],
 ])("%s %j with %j is refused before anything starts", (script, args, env, message) => {
     const cache = "/nonexistent/streamstack-cache";
     const r = runWith({ ...process.env, STREAMSTACK_CACHE: cache, ...env }, script, ...args);
