@@ -74,8 +74,10 @@ export function appDeployment(resourceName: string, args: AppDeploymentArgs, opt
                         env: Object.entries(env).map(([name, value]) => ({ name, value })),
                         ports: [{ name: "http", containerPort: HTTP_PORT }],
                         resources: resourcesOf(args.resources),
-                        readinessProbe: { httpGet: { path: "/readyz", port: HTTP_PORT }, periodSeconds: 10, failureThreshold: 3 },
-                        livenessProbe: { httpGet: { path: "/healthz", port: HTTP_PORT }, periodSeconds: 20, failureThreshold: 3, initialDelaySeconds: 10 },
+                        // A busy app at its CPU limit answers late, not never: the default 1 s timeout got a
+                        // publishing producer killed by its liveness probe on a real node (e2e suite).
+                        readinessProbe: { httpGet: { path: "/readyz", port: HTTP_PORT }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+                        livenessProbe: { httpGet: { path: "/healthz", port: HTTP_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3, initialDelaySeconds: 10 },
                         securityContext: {
                             allowPrivilegeEscalation: false,
                             readOnlyRootFilesystem: true,

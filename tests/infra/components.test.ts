@@ -118,6 +118,8 @@ describe("apps", () => {
             expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
             expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: 8080 });
             expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: 8080 });
+            // A CPU-throttled app answers slowly; only 3 probes of 5 s without an answer restart it.
+            expect([c.livenessProbe.timeoutSeconds, c.livenessProbe.failureThreshold, c.readinessProbe.timeoutSeconds]).toEqual([5, 3, 5]);
             expect(c.resources.limits).toEqual({ cpu: "250m", memory: "256Mi" });
             expect(envOf(d)).toMatchObject({ KAFKA_BROKERS: "k0:9092,k1:9092", GROUP_ID: "ece573-prj05-consumer", TOPIC_PARTITIONS: "4", TOPIC_REPLICATION_FACTOR: "3", TOPIC_MIN_INSYNC_REPLICAS: "2" });
         }
