@@ -1,12 +1,14 @@
-// Three suites, selected with --selectProjects: `unit` (Pulumi mocks, no servers),
-// `apps` (real Cassandra/ZooKeeper/Kafka from tests/harness), `deploy` (real Pulumi engine + API server).
+// Four suites, selected with --selectProjects: `unit` (Pulumi mocks, no servers), `apps` (real
+// Cassandra/ZooKeeper/Kafka from tests/harness), `deploy` (the program's objects, taken under mocks,
+// applied to a real API server with simulated nodes), `e2e` (the same objects on a real node's pods).
 const common = { testEnvironment: "node", transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] } };
 module.exports = {
-  // Real servers and the real engine take minutes; unit tests finish in seconds regardless.
+  // Real servers and real pods take minutes; unit tests finish in seconds regardless.
   testTimeout: 1200000,
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/tests/infra/**/*.test.ts", "<rootDir>/tests/program/**/*.test.ts", "<rootDir>/tests/scripts/**/*.test.ts", "<rootDir>/tests/apps/**/*.unit.test.ts"] },
     { ...common, displayName: "apps", testMatch: ["<rootDir>/tests/apps/**/*.it.test.ts"] },
     { ...common, displayName: "deploy", testMatch: ["<rootDir>/tests/deploy/**/*.test.ts"] },
+    { ...common, displayName: "e2e", testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"] },
   ],
 };

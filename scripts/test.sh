@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh Debian 12 machine, runs the jest suites and ends with
 # one line "N passed, N failed" (from jest's JSON report).
-#   bash scripts/test.sh                 every suite: unit, apps, deploy
+#   bash scripts/test.sh                 every suite: unit, apps, deploy, e2e
 #   bash scripts/test.sh unit apps       only these suites
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export STREAMSTACK_CACHE=${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}
 mkdir -p "$STREAMSTACK_CACHE"
-all=(unit apps deploy)
+all=(unit apps deploy e2e)
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${all[@]}")
 for s in "${suites[@]}"; do
@@ -32,17 +32,24 @@ if wants apps; then
   scripts/servers/servers.sh fetch
 fi
 
-if wants deploy; then
-  step "deploy toolchain (scripts/toolchain, scripts/docker)"
+if wants deploy || wants e2e; then
+  step "cluster toolchain (scripts/toolchain, scripts/docker)"
   # The Pulumi engine and providers cannot be built here (scripts/toolchain/README.md): the cluster part only.
   scripts/toolchain/install.sh cluster
-  # Leave running what was running before; stop at exit what this run started.
-  scripts/docker/engine.sh status >/dev/null 2>&1 || trap_stop+=("scripts/docker/engine.sh stop")
-  scripts/toolchain/controlplane.sh status >/dev/null 2>&1 || trap_stop+=("scripts/toolchain/controlplane.sh stop")
+  # Leave running what was running before; stop at exit what this run started (last started, first stopped).
+  scripts/docker/engine.sh status >/dev/null 2>&1 || trap_stop=("scripts/docker/engine.sh stop" "${trap_stop[@]}")
+  scripts/toolchain/controlplane.sh status >/dev/null 2>&1 || trap_stop=("scripts/toolchain/controlplane.sh stop" "${trap_stop[@]}")
   trap 'for c in "${trap_stop[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
   scripts/docker/engine.sh start
   scripts/docker/node-base.sh >/dev/null
   scripts/toolchain/controlplane.sh start
+fi
+
+if wants e2e; then
+  step "real node (scripts/toolchain/node.sh) and the stand-in server images (tests/images)"
+  scripts/toolchain/node.sh status >/dev/null 2>&1 || trap_stop=("scripts/toolchain/node.sh stop" "${trap_stop[@]}")
+  scripts/toolchain/node.sh start
+  [ "${STREAMSTACK_E2E_IMAGES:-standin}" = official ] || bash tests/images/build.sh --push >/dev/null
 fi
 
 step "jest: ${suites[*]}"

@@ -1,0 +1,154 @@
+// What the e2e suite asks of the real node's cluster (scripts/toolchain/node.sh): pods and their
+// readiness, exec into containers, the apps' /metrics through the API server, and streamed logs.
+import { spawn, ChildProcess } from "child_process";
+import { sleep, waitFor } from "../harness/jvm";
+import * as path from "path";
+import { cache, getJson, kubeconfig, kubectl, kubectlOk, repo, sh } from "../deploy/kube";
+
+/** The label node.sh puts on the real node; a namespace annotated with it runs its pods there. */
+export const REAL_NODE_SELECTOR = "streamstack.local/real-node=true";
+
+/** The stand-in server images (tests/images), or the official ones when STREAMSTACK_E2E_IMAGES=official. */
+export function serverImages(): Record<"cassandra" | "zookeeper" | "kafka", { image: string } | {}> {
+    const mode = process.env.STREAMSTACK_E2E_IMAGES ?? "standin";
+    if (mode === "official") return { cassandra: {}, zookeeper: {}, kafka: {} }; // the program's defaults
+    if (mode !== "standin") throw new Error(`STREAMSTACK_E2E_IMAGES must be standin or official, got '${mode}'`);
+    const r = sh("bash", ["tests/images/build.sh", "--push"]);
+    if (r.status !== 0) throw new Error(`tests/images/build.sh failed (${r.status}):\n${r.stderr.slice(-4000)}`);
+    const refs = Object.fromEntries(r.stdout.trim().split("\n").map(l => l.split("=", 2) as [string, string]));
+    for (const k of ["cassandra", "cp-zookeeper", "cp-kafka"]) if (!refs[k]) throw new Error(`build.sh printed no ${k}=<ref>: ${r.stdout}`);
+    return { cassandra: { image: refs.cassandra }, zookeeper: { image: refs["cp-zookeeper"] }, kafka: { image: refs["cp-kafka"] } };
+}
+
+/** Creates the namespace with its pods pinned to the real node (admission plugin PodNodeSelector). */
+export function createNamespace(ns: string): void {
+    kubectlOk(["create", "namespace", ns]);
+    kubectlOk(["annotate", "namespace", ns, `scheduler.alpha.kubernetes.io/node-selector=${REAL_NODE_SELECTOR}`]);
+}
+
+export interface PodInfo { name: string; ready: boolean; phase: string; restarts: number; node: string; ip: string; readySince?: string; labels: Record<string, string> }
+
+export function pods(ns: string, selector?: string): PodInfo[] {
+    const items = getJson(["-n", ns, "get", "pods", ...(selector ? ["-l", selector] : [])]).items as any[];
+    return items.map(p => {
+        const ready = (p.status.conditions ?? []).find((c: any) => c.type === "Ready");
+        return {
+            name: p.metadata.name,
+            ready: ready?.status === "True" && !p.metadata.deletionTimestamp,
+            phase: p.status.phase,
+            restarts: (p.status.containerStatuses ?? []).reduce((n: number, c: any) => n + c.restartCount, 0),
+            node: p.spec.nodeName ?? "",
+            ip: p.status.podIP ?? "",
+            readySince: ready?.status === "True" ? ready.lastTransitionTime : undefined,
+            labels: p.metadata.labels ?? {},
+        };
+    });
+}
+
+/** A one-line account of every pod, for failure messages. */
+export function podSummary(ns: string): string {
+    return kubectl(["-n", ns, "get", "pods", "-o", "wide"]).stdout;
+}
+
+export async function waitPodsReady(ns: string, selector: string, count: number, timeoutMs: number): Promise<PodInfo[]> {
+    let last: PodInfo[] = [];
+    await waitFor(`${count} Ready pods with ${selector} in ${ns}`, timeoutMs, async () => {
+        last = pods(ns, selector);
+        return last.length === count && last.every(p => p.ready);
+    }, () => podSummary(ns));
+    return last;
+}
+
+/** Runs a command in a pod's (first) container; throws with its stderr when it fails. */
+export function exec(ns: string, pod: string, command: string[], container?: string): string {
+    return kubectlOk(["-n", ns, "exec", pod, ...(container ? ["-c", container] : []), "--", ...command]);
+}
+
+/**
+ * Host pid of a pod's main process (the container's PID 1), from the node's containerd. A signal
+ * sent from inside the container cannot stop or kill its PID 1: the kernel shields a namespace's init.
+ */
+export function hostPid(ns: string, pod: string): number {
+    const id = kubectlOk(["-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].containerID}"]).replace(/^containerd:\/\//, "");
+    const socket = path.join(cache, "node", "containerd", "containerd.sock");
+    const r = sh("ctr", ["-a", socket, "-n", "k8s.io", "task", "ls"]);
+    const line = r.stdout.split("\n").find(l => l.startsWith(id));
+    if (r.status !== 0 || !line) throw new Error(`no containerd task for ${pod} (${id}): ${r.stderr}`);
+    return Number(line.split(/\s+/)[1]);
+}
+
+/** The pod's Prometheus text from its /metrics on 8080, through the API server's pod proxy. */
+export function metricsText(ns: string, pod: string): string {
+    return kubectlOk(["get", "--raw", `/api/v1/namespaces/${ns}/pods/${pod}:8080/proxy/metrics`]);
+}
+
+/** Every sample of one metric: labels (as "k=v,..." or "") -> value. */
+export function samples(text: string, metric: string): Map<string, number> {
+    const out = new Map<string, number>();
+    const re = new RegExp(`^${metric}(?:\\{([^}]*)\\})? (\\S+)$`, "gm");
+    for (const m of text.matchAll(re)) {
+        const labels = (m[1] ?? "").split(",").filter(l => l && !l.startsWith("app=")).join(",");
+        out.set(labels, Number(m[2]));
+    }
+    return out;
+}
+
+/** One metric's value without labels (beyond the app label), or undefined when absent. */
+export function metric(text: string, name: string): number | undefined {
+    return samples(text, name).get("");
+}
+
+/** `kubectl logs -f` of a pod, kept as parsed JSON lines (the apps log JSON); the rest as raw text. */
+export class LogStream {
+    readonly lines: any[] = [];
+    readonly raw: string[] = [];
+    private readonly child: ChildProcess;
+    private buf = "";
+
+    constructor(ns: string, pod: string) {
+        this.child = spawn("kubectl", ["-n", ns, "logs", "-f", pod], { cwd: repo, env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ["ignore", "pipe", "ignore"] });
+        this.child.stdout!.on("data", (d: Buffer) => {
+            this.buf += d.toString();
+            let i: number;
+            while ((i = this.buf.indexOf("\n")) >= 0) {
+                const line = this.buf.slice(0, i);
+                this.buf = this.buf.slice(i + 1);
+                this.raw.push(line);
+                try { this.lines.push(JSON.parse(line)); } catch { /* not JSON */ }
+            }
+        });
+    }
+
+    async waitFor(what: string, timeoutMs: number, match: (line: any) => boolean): Promise<any> {
+        let found: any;
+        await waitFor(what, timeoutMs, async () => (found = this.lines.find(match)) !== undefined, () => this.raw.slice(-10).join("\n"));
+        return found;
+    }
+
+    stop(): void {
+        this.child.kill();
+    }
+}
+
+/** Polls `read` until it returns a value that passes `ok`. */
+export async function eventually<T>(what: string, timeoutMs: number, read: () => T, ok: (v: T) => boolean): Promise<T> {
+    let last: T | undefined;
+    let error = "";
+    await waitFor(what, timeoutMs, async () => {
+        try { last = read(); error = ""; } catch (e) { error = (e as Error).message; return false; }
+        return ok(last);
+    }, () => error || `last value: ${JSON.stringify(last)}`);
+    return last as T;
+}
+
+/** Memory in use (working set) of each pod on the node, from the kubelet's stats summary. */
+export function podMemory(node: string, ns: string): Map<string, number> {
+    const summary = JSON.parse(kubectlOk(["get", "--raw", `/api/v1/nodes/${node}/proxy/stats/summary`]));
+    const out = new Map<string, number>();
+    for (const p of summary.pods ?? []) {
+        if (p.podRef.namespace === ns) out.set(p.podRef.name, p.memory?.workingSetBytes ?? 0);
+    }
+    return out;
+}
+
+export { sleep };
