@@ -49,36 +49,12 @@ kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok provisioner registry)
 
-alive() { local f="$RUN/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
-
-# launch NAME CMD...: runs CMD in its own session (pid = process group id, so stop kills its children too)
-launch() {
-  local name=$1; shift
-  if alive "$name"; then return 0; fi
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! >"$RUN/$name.pid"
-  log "started $name (pid $!, log $LOGS/$name.log)"
-}
-
-wait_for() {  # wait_for WHAT SECONDS CMD...: polls CMD every 0.2s
-  local what=$1 secs=$2 i; shift 2
-  for ((i = 0; i < secs * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  die "$what not ready after ${secs}s (logs in $LOGS)"
-}
+# alive, launch, wait_for, stop_procs, issue_cert
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 # ---- certificates (openssl, once) -----------------------------------------------------------------------
 # sign NAME SUBJECT [SAN]: key + cert in $PKI signed by the CA (clientAuth + serverAuth)
-sign() {
-  local n=$1 subj=$2 san=${3:-}
-  ( cd "$PKI"
-    openssl genrsa -out "$n.key" 2048 2>/dev/null
-    openssl req -new -key "$n.key" -subj "$subj" -out "$n.csr" 2>/dev/null
-    { echo "basicConstraints=CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
-      echo "extendedKeyUsage=serverAuth,clientAuth"; [ -n "$san" ] && echo "subjectAltName=$san"; } >"$n.ext"
-    openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
-      -extfile "$n.ext" -out "$n.crt" 2>/dev/null
-    rm -f "$n.csr" "$n.ext"; chmod 600 "$n.key" )
-}
+sign() { issue_cert "$PKI" "$PKI" "$@"; }
 
 gen_pki() {
   command -v openssl >/dev/null || die "openssl missing: run scripts/toolchain/install.sh"
@@ -335,27 +311,7 @@ EOF
   kc get nodes
 }
 
-cmd_stop() {  # TERM every process group at once, wait up to 10s, then KILL what is left
-  local name pid n pids=()
-  for name in "${COMPONENTS[@]}"; do
-    [ -f "$RUN/$name.pid" ] || continue
-    pid=$(cat "$RUN/$name.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$name:$pid")
-    fi
-  done
-  for ((n = 0; n < 50; n++)); do
-    local left=0 p; for p in "${pids[@]}"; do kill -0 "${p#*:}" 2>/dev/null && left=1; done
-    [ $left -eq 0 ] && break; sleep 0.2
-  done
-  for p in "${pids[@]}"; do
-    name=${p%%:*} pid=${p#*:}
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; log "killed $name (pid $pid)"
-    else log "stopped $name (pid $pid)"; fi
-  done
-  for name in "${COMPONENTS[@]}"; do rm -f "$RUN/$name.pid"; done
-}
+cmd_stop() { stop_procs "${COMPONENTS[@]}"; }
 
 cmd_status() {
   local rc=0 name

@@ -98,22 +98,8 @@ ctrd() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
 
 COMPONENTS=(containerd kubelet kube-proxy coredns)
 
-alive() { local f="$RUN/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
-
-# launch NAME CMD...: runs CMD in its own session (pid = process group id, so stop kills its children too)
-launch() {
-  local name=$1; shift
-  if alive "$name"; then return 0; fi
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! >"$RUN/$name.pid"
-  log "started $name (pid $!, log $LOGS/$name.log)"
-}
-
-wait_for() {  # wait_for WHAT SECONDS CMD...: polls CMD every 0.2s
-  local what=$1 secs=$2 i; shift 2
-  for ((i = 0; i < secs * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  die "$what not ready after ${secs}s (logs in $LOGS)"
-}
+# alive, launch, wait_for, stop_procs, issue_cert
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 # ---- prerequisites ------------------------------------------------------------------------------------
 install_packages() {  # Debian's containerd, runc, CNI plugins (in /usr/lib/cni: trap 1), conntrack, iptables
@@ -138,14 +124,8 @@ sign() {  # sign NAME SUBJECT [SAN]: key + cert in $PKI, redone when the control
   local n=$1 subj=$2 san=${3:-}
   if [ -f "$PKI/$n.crt" ] && openssl verify -CAfile "$CL/pki/ca.crt" "$PKI/$n.crt" >/dev/null 2>&1 &&
      [ "$(cat "$PKI/$n.subj" 2>/dev/null)" = "$subj $san" ]; then return 0; fi
-  ( cd "$PKI"
-    openssl genrsa -out "$n.key" 2048 2>/dev/null; chmod 600 "$n.key"
-    openssl req -new -key "$n.key" -subj "$subj" -out "$n.csr" 2>/dev/null
-    { echo "basicConstraints=CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
-      echo "extendedKeyUsage=serverAuth,clientAuth"; [ -n "$san" ] && echo "subjectAltName=$san"; } >"$n.ext"
-    openssl x509 -req -in "$n.csr" -CA "$CL/pki/ca.crt" -CAkey "$CL/pki/ca.key" -CAcreateserial -CAserial "$PKI/ca.srl" \
-      -days 3650 -sha256 -extfile "$n.ext" -out "$n.crt" 2>/dev/null
-    rm -f "$n.csr" "$n.ext"; echo "$subj $san" >"$n.subj" )
+  issue_cert "$PKI" "$CL/pki" "$n" "$subj" "$san"
+  echo "$subj $san" >"$PKI/$n.subj"
   log "signed $n ($subj)"
 }
 
@@ -473,28 +453,6 @@ cmd_start() {
   wait_for "node $NODE_NAME Ready" "$NODE_WAIT" node_ready
   log "up: node $NODE_NAME ($NODE_IP, pods $POD_CIDR, DNS $DNS_IP), logs in $LOGS"
   kc get node "$NODE_NAME" -o wide
-}
-
-stop_procs() {  # stop_procs NAME...: TERM their process groups at once, KILL what is left after 10s
-  local name pid n p left pids=()
-  for name in "$@"; do
-    [ -f "$RUN/$name.pid" ] || continue
-    pid=$(cat "$RUN/$name.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$name:$pid")
-    fi
-  done
-  for ((n = 0; n < 50; n++)); do
-    left=0; for p in "${pids[@]}"; do kill -0 "${p#*:}" 2>/dev/null && left=1; done
-    [ $left = 0 ] && break; sleep 0.1
-  done
-  for p in "${pids[@]}"; do
-    name=${p%%:*} pid=${p#*:}
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; log "killed $name (pid $pid)"
-    else log "stopped $name (pid $pid)"; fi
-  done
-  for name in "$@"; do rm -f "$RUN/$name.pid"; done
 }
 
 # With kubelet gone nobody would tear pods down through CRI: kill and delete every task and container of
