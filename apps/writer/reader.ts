@@ -37,7 +37,7 @@ export class Reader {
   async run(): Promise<number> {
     const { topic } = this.cfg;
     const cl = strongReadConsistency(this.cfg.consistency, this.cfg.replicationFactor);
-    this.log.info({ topic, readConsistency: cl }, `${topic}: reader started`);
+    this.log.info({ readConsistency: cl }, `${topic}: reader started`);
     let failures = 0;
     while (!this.stopping) {
       try {
@@ -48,7 +48,7 @@ export class Reader {
       } catch (err) {
         failures++;
         const delayMs = backoffDelay(failures);
-        this.log.warn({ topic, attempt: failures, delayMs, err: errText(err) }, "reading the table failed, retrying");
+        this.log.warn({ attempt: failures, delayMs, err: errText(err) }, "reading the table failed, retrying");
         await sleep(delayMs);
       }
     }
@@ -59,7 +59,7 @@ export class Reader {
     const { topic } = this.cfg;
     const lastSeq = (await this.store.readLastSeq(topic)) ?? 0;
     if (lastSeq < this.checkedTo) {
-      this.log.error({ topic, lastSeq, previous: this.checkedTo }, `${topic}: last_seq went backwards from ${this.checkedTo} to ${lastSeq}`);
+      this.log.error({ lastSeq, previous: this.checkedTo }, `${topic}: last_seq went backwards from ${this.checkedTo} to ${lastSeq}`);
       return;
     }
     if (this.missing.size > 0) {
@@ -79,6 +79,6 @@ export class Reader {
     this.gauges.lastSeq.set(lastSeq);
     this.gauges.rows.set(this.present);
     this.gauges.missing.set(this.missing.size);
-    this.log.info({ topic, lastSeq, rows: this.present, missing: this.missing.size }, readerLine(topic, lastSeq, this.present));
+    this.log.info({ lastSeq, rows: this.present, missing: this.missing.size }, readerLine(topic, lastSeq, this.present));
   }
 }

@@ -134,7 +134,7 @@ export class Store {
     proposed: number,
     consistency: Consistency,
     ownInDoubt: ReadonlySet<number> = new Set(),
-  ): Promise<AdvanceOutcome & { inDoubt?: boolean }> {
+  ): Promise<AdvanceOutcome & { inDoubt?: boolean; err?: string }> {
     const [cql, params] =
       expected === null
         ? [`INSERT INTO ${this.lastSeq} (topic, seq) VALUES (?, ?) IF NOT EXISTS`, [topic, proposed]]
@@ -148,11 +148,11 @@ export class Store {
       if (rs.wasApplied()) return { kind: "advanced" };
       const current = rs.first()?.["seq"];
       return outcomeFromCurrent(typeof current === "number" ? current : null, expected, proposed, ownInDoubt);
-    } catch {
+    } catch (err) {
       try {
-        return { ...outcomeFromCurrent(await this.readLastSeq(topic), expected, proposed, ownInDoubt), inDoubt: true };
-      } catch {
-        return { kind: "retry", inDoubt: true };
+        return { ...outcomeFromCurrent(await this.readLastSeq(topic), expected, proposed, ownInDoubt), inDoubt: true, err: errText(err) };
+      } catch (readErr) {
+        return { kind: "retry", inDoubt: true, err: `${errText(err)}; reading last_seq back: ${errText(readErr)}` };
       }
     }
   }

@@ -19,9 +19,13 @@ export interface WriterMetrics {
   readonly latency: Histogram;
   readonly ackedSeq: Gauge;
   readonly lastSeq: Gauge;
+  /** Puts ackedSeq and lastSeq on /metrics (once the resume point is known). */
+  readonly showPositions: () => void;
 }
 
 export function writerMetrics(registry: Registry): WriterMetrics {
+  const ackedSeq = new Gauge({ name: "writer_acked_seq", help: "Highest seq below which every row is acknowledged", registers: [] });
+  const lastSeq = new Gauge({ name: "writer_last_seq", help: "Current last_seq of the topic as committed by this writer", registers: [] });
   return {
     rows: new Counter({ name: "writer_rows_written_total", help: "Rows acknowledged by Cassandra", registers: [registry] }),
     writeFailures: new Counter({ name: "writer_write_failures_total", help: "Row inserts that failed and were retried", registers: [registry] }),
@@ -31,8 +35,12 @@ export function writerMetrics(registry: Registry): WriterMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    ackedSeq: new Gauge({ name: "writer_acked_seq", help: "Highest seq below which every row is acknowledged", registers: [registry] }),
-    lastSeq: new Gauge({ name: "writer_last_seq", help: "Current last_seq of the topic as committed by this writer", registers: [registry] }),
+    ackedSeq,
+    lastSeq,
+    // Registered once the resume point is read: before that they would read 0, which is not where the topic stands.
+    showPositions: () => {
+      if (!registry.getSingleMetric("writer_last_seq")) for (const g of [ackedSeq, lastSeq]) registry.registerMetric(g);
+    },
   };
 }
 
@@ -66,9 +74,10 @@ export class Writer {
     const { topic } = this.cfg;
     let expected = await this.retry("read last_seq", () => this.store.readLastSeq(topic));
     this.committed = expected ?? 0;
-    this.log.info({ topic, lastSeq: this.committed }, `resuming from lastSeq=${this.committed}`);
+    this.log.info({ lastSeq: this.committed }, `resuming from lastSeq=${this.committed}`);
     this.metrics.lastSeq.set(this.committed);
     this.metrics.ackedSeq.set(this.committed);
+    this.metrics.showPositions();
     const window = new SeqWindow(this.committed);
     this.progress = new ProgressMeter(this.committed);
     this.window = window;
@@ -102,7 +111,7 @@ export class Writer {
     await allWritten;
     if (this.state === "lost") return this.finishLost();
     this.state = "stopped";
-    this.log.info({ topic, lastSeq: this.committed, acked: window.acked }, `${topic}: stopped at lastSeq=${this.committed}`);
+    this.log.info({ lastSeq: this.committed, acked: window.acked }, `${topic}: stopped at lastSeq=${this.committed}`);
     return 0;
   }
 
@@ -131,7 +140,7 @@ export class Writer {
       }
       if (outcome.inDoubt) inDoubt.add(to);
       const delayMs = backoffDelay(attempt, COMMIT_BACKOFF);
-      this.log.warn({ topic: this.cfg.topic, from, to, attempt, delayMs }, "advancing last_seq failed, retrying");
+      this.log.warn({ from, to, attempt, delayMs, err: outcome.err ?? `not applied: last_seq is still ${from}` }, "advancing last_seq failed, retrying");
       await sleep(delayMs);
     }
   }
@@ -154,7 +163,7 @@ export class Writer {
           if ((this.state as State) === "lost") return;
           this.metrics.writeFailures.inc();
           const delayMs = backoffDelay(attempt, INSERT_BACKOFF);
-          if (attempt === 1 || attempt % 10 === 0) this.log.warn({ topic, seq: rows[0].seq, rows: rows.length, attempt, delayMs, err: errText(err) }, "insert failed, retrying");
+          if (attempt === 1 || attempt % 10 === 0) this.log.warn({ seq: rows[0].seq, rows: rows.length, attempt, delayMs, err: errText(err) }, "insert failed, retrying");
           await sleep(delayMs);
         }
       }
@@ -165,14 +174,14 @@ export class Writer {
       if (after !== before) {
         this.metrics.ackedSeq.set(after);
         for (const { milestone, rate } of this.progress.advance(after)) {
-          this.log.info({ topic, seq: milestone, rate, lastSeq: this.committed }, insertedLine(topic, milestone));
+          this.log.info({ seq: milestone, rate, lastSeq: this.committed }, insertedLine(topic, milestone));
         }
       }
     }
   }
 
   private finishLost(): number {
-    this.log.error({ topic: this.cfg.topic }, this.lostMessage ?? `${this.cfg.topic}: another writer owns the topic; stopping`);
+    this.log.error(this.lostMessage ?? `${this.cfg.topic}: another writer owns the topic; stopping`);
     return EXIT_LOST_OWNERSHIP;
   }
 
@@ -182,7 +191,7 @@ export class Writer {
         return await fn();
       } catch (err) {
         const delayMs = backoffDelay(attempt);
-        this.log.warn({ topic: this.cfg.topic, attempt, delayMs, err: errText(err) }, `${what} failed, retrying`);
+        this.log.warn({ attempt, delayMs, err: errText(err) }, `${what} failed, retrying`);
         await sleep(delayMs);
       }
     }

@@ -166,4 +166,6 @@ test("probes, metrics and the reader's report", async () => {
   expect(report.rows).toBe(report.lastSeq);
   expect((await writer.stop()).code).toBe(0);
   expect((await reader.stop()).code).toBe(0);
+  // JSON lines name each field once (the topic was in the logger's base fields and in each call too).
+  for (const raw of [...writer.raw, ...reader.raw]) expect([raw, (raw.match(/"topic":/g) ?? []).length]).toEqual([raw, 1]);
 });
