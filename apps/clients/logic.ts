@@ -199,3 +199,35 @@ export function publishedLine(topic: string, n: number): string {
 export function receivedLine(topic: string, n: number, partition: number, offset: string, value: string): string {
   return `${topic}: received ${n} messages, partition ${partition}, offset ${offset}, value: ${value}`;
 }
+
+/**
+ * Tells when publishing is blocked: batches are in flight and none has been acknowledged for
+ * `afterMs` (kafkajs retries inside each send, so a failure alone surfaces only a minute later).
+ */
+export class StallWatch {
+  private lastAck: number;
+  private blockedAt?: number;
+
+  constructor(private readonly afterMs: number, now: number) {
+    this.lastAck = now;
+  }
+
+  get blocked(): boolean {
+    return this.blockedAt !== undefined;
+  }
+
+  /** A batch was acknowledged; the milliseconds publishing had been blocked when this ends a block. */
+  acked(now: number): number | undefined {
+    const since = this.blockedAt;
+    this.lastAck = now;
+    this.blockedAt = undefined;
+    return since === undefined ? undefined : now - since;
+  }
+
+  /** The milliseconds since the last acknowledgement when this check finds publishing newly blocked. */
+  check(now: number, inFlight: number): number | undefined {
+    if (this.blockedAt !== undefined || inFlight === 0 || now - this.lastAck < this.afterMs) return undefined;
+    this.blockedAt = this.lastAck;
+    return now - this.lastAck;
+  }
+}

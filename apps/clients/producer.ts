@@ -5,16 +5,20 @@ import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import { ProgressMeter } from "../common/progress";
 import type { ClientsConfig } from "./config";
-import { formatValue, HEADER_PRODUCER, HEADER_SEQ, PartitionSequencer, publishedLine } from "./logic";
+import { formatValue, HEADER_PRODUCER, HEADER_SEQ, PartitionSequencer, publishedLine, StallWatch } from "./logic";
 
 const SEND_BACKOFF = { initialMs: 200, maxMs: 5000, factor: 2, jitter: 0.3 };
+/** No acknowledgement for this long, with batches in flight: publishing is blocked (log, metric, /readyz). */
+export const STALL_MS = 10_000;
 
 export class ProducerRole {
   private stopping = false;
   private published = 0;
   private connected = false;
   private progress = new ProgressMeter(0);
-  private readonly metrics: { sent: Counter; failures: Counter; latency: Histogram; inFlight: Gauge };
+  private inFlight = 0;
+  private stall = new StallWatch(STALL_MS, Date.now());
+  private readonly metrics: { sent: Counter; failures: Counter; latency: Histogram; inFlight: Gauge; blocked: Gauge };
 
   constructor(
     private readonly kafka: Kafka,
@@ -32,11 +36,13 @@ export class ProducerRole {
         registers: [registry],
       }),
       inFlight: new Gauge({ name: "clients_batches_in_flight", help: "Batches sent and not yet acknowledged", registers: [registry] }),
+      blocked: new Gauge({ name: "clients_publishing_blocked", help: `1 while batches are in flight and none was acknowledged for ${STALL_MS / 1000} s`, registers: [registry] }),
     };
   }
 
+  /** Not ready while publishing is blocked: a user watching pods sees the outage within seconds. */
   get ready(): boolean {
-    return this.connected && !this.stopping;
+    return this.connected && !this.stopping && !this.stall.blocked;
   }
 
   stop(): void {
@@ -52,8 +58,11 @@ export class ProducerRole {
     const sequencer = new PartitionSequencer(partitions);
     this.log.info({ producerId: this.cfg.producerId, partitions, brokers: this.cfg.brokers }, `${topic}: start publishing messages to ${this.cfg.brokers.join(",")}`);
     this.progress = new ProgressMeter(0);
+    this.stall = new StallWatch(STALL_MS, Date.now());
+    const watch = setInterval(() => this.checkStall(), 1000);
     const lanes = Array.from({ length: this.cfg.maxInFlight }, () => this.lane(producer, sequencer));
     await Promise.all(lanes);
+    clearInterval(watch);
     await producer.disconnect().catch(() => undefined);
     this.log.info(
       { producerId: this.cfg.producerId, published: this.published, lastSeqs: sequencer.lastSeqs() },
@@ -75,14 +84,27 @@ export class ProducerRole {
     }
   }
 
+  private checkStall(): void {
+    const sinceMs = this.stall.check(Date.now(), this.inFlight);
+    if (sinceMs === undefined) return;
+    this.metrics.blocked.set(1);
+    this.log.warn({ sinceMs, inFlight: this.inFlight }, `${this.cfg.topic}: publishing is blocked: no batch acknowledged for ${Math.round(sinceMs / 1000)} s`);
+  }
+
   private async sendUntilAcked(producer: Producer, messages: Message[]): Promise<void> {
     this.metrics.inFlight.inc();
+    this.inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
         const started = process.hrtime.bigint();
         try {
           await producer.send({ topic: this.cfg.topic, messages, acks: -1, timeout: 30_000 });
           this.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          const blockedMs = this.stall.acked(Date.now());
+          if (blockedMs !== undefined) {
+            this.metrics.blocked.set(0);
+            this.log.info({ blockedMs }, `${this.cfg.topic}: publishing resumed after ${Math.round(blockedMs / 1000)} s blocked`);
+          }
           return;
         } catch (err) {
           this.metrics.failures.inc();
@@ -93,6 +115,7 @@ export class ProducerRole {
       }
     } finally {
       this.metrics.inFlight.dec();
+      this.inFlight--;
     }
   }
 

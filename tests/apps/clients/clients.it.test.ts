@@ -198,6 +198,36 @@ test.each(["SIGTERM", "SIGKILL"] as const)("a broker stopped (%s) and restarted 
   expect((await consumer.stop()).code).toBe(0);
 });
 
+test("two of three brokers down (min ISR 2): the producer says publishing is blocked before kafkajs gives up, resumes by itself, loses nothing", async () => {
+  const topic = uniqueTopic("twodown");
+  const auditFile = path.join(tmp, `${topic}.audit`);
+  const producer = new AppProcess("clients", env("producer", topic, { TOPIC_MIN_INSYNC_REPLICAS: "2" }), "producer");
+  await producer.waitFor((l) => / topic created$/.test(l.msg));
+  const port = await producer.httpPort();
+  const consumer = new AppProcess("clients", env("consumer", topic, { CONSUMER_AUDIT_FILE: auditFile }), "consumer");
+  await producer.waitFor(() => publishedCount(producer) >= 10_000);
+  await Promise.all([kafka.stopBroker(1, "SIGKILL"), kafka.stopBroker(2, "SIGKILL")]);
+  const downAt = Date.now();
+  const blocked = await producer.waitFor((l) => / publishing is blocked: no batch acknowledged for \d+ s$/.test(l.msg), 120_000);
+  console.log(`two brokers down: "publishing is blocked" logged ${Date.now() - downAt} ms after the brokers stopped`);
+  // Said before kafkajs's own retries inside a send run out (its first failure surfaces about a minute in).
+  const firstFailure = producer.lines.findIndex((l) => l.msg === "publishing a batch failed, sending it again");
+  expect(firstFailure === -1 || firstFailure > producer.lines.indexOf(blocked)).toBe(true);
+  expect((await httpGet(port, "/readyz")).status).toBe(503);
+  expect((await httpGet(port, "/healthz")).status).toBe(200);
+  expect(metricValue((await httpGet(port, "/metrics")).body, "clients_publishing_blocked")).toBe(1);
+  await Promise.all([kafka.startBroker(1), kafka.startBroker(2)]);
+  await producer.waitFor((l) => / publishing resumed after \d+ s blocked$/.test(l.msg), 300_000);
+  expect((await httpGet(port, "/readyz")).status).toBe(200);
+  expect(metricValue((await httpGet(port, "/metrics")).body, "clients_publishing_blocked")).toBe(0);
+  const resumedAt = publishedCount(producer);
+  await producer.waitFor(() => publishedCount(producer) >= resumedAt + 5_000, 180_000);
+  expect((await producer.stop()).code).toBe(0);
+  const audit = await waitConsumed([auditFile], publishedSeqs(producer));
+  console.log(`two brokers down: ${audit.seen.size} distinct messages consumed, ${duplicates(audit)} duplicates`);
+  expect((await consumer.stop()).code).toBe(0);
+});
+
 test("the producer adds partitions when asked for more, and refuses fewer", async () => {
   const topic = uniqueTopic("grow");
   const two = new AppProcess("clients", env("producer", topic, { TOPIC_PARTITIONS: "2" }), "producer-2");

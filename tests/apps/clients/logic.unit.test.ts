@@ -10,6 +10,7 @@ import {
   planPartitions,
   publishedLine,
   receivedLine,
+  StallWatch,
   withDefaultPort,
 } from "../../../apps/clients/logic";
 
@@ -119,5 +120,22 @@ describe("the clients' environment", () => {
   it("refuses more in-sync replicas than replicas", () => {
     const r = loadClientsConfig({ ROLE: "producer", TOPIC: "t", KAFKA_BROKERS: "a", TOPIC_REPLICATION_FACTOR: "1", TOPIC_MIN_INSYNC_REPLICAS: "2" });
     expect(r.ok ? [] : r.problems).toEqual(['TOPIC_MIN_INSYNC_REPLICAS="2"; allowed: at most TOPIC_REPLICATION_FACTOR (1)']);
+  });
+});
+
+describe("StallWatch: publishing blocked when nothing in flight is acknowledged for the threshold", () => {
+  test("blocked once, after the threshold, only with batches in flight; an ack ends it with its length", () => {
+    const w = new StallWatch(10_000, 0);
+    expect(w.check(9_999, 3)).toBeUndefined();
+    expect(w.check(20_000, 0)).toBeUndefined(); // idle is not blocked
+    expect(w.blocked).toBe(false);
+    expect(w.check(10_000, 3)).toBe(10_000);
+    expect(w.blocked).toBe(true);
+    expect(w.check(15_000, 3)).toBeUndefined(); // reported once
+    expect(w.acked(42_000)).toBe(42_000);
+    expect(w.blocked).toBe(false);
+    expect(w.acked(43_000)).toBeUndefined();
+    expect(w.check(52_999, 1)).toBeUndefined();
+    expect(w.check(53_000, 1)).toBe(10_000);
   });
 });
