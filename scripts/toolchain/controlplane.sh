@@ -49,7 +49,7 @@ kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok provisioner registry)
 
-# alive, launch, wait_for, stop_procs, issue_cert
+# alive, launch, wait_for, procs_status, stop_procs, issue_cert
 . "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 # ---- certificates (openssl, once) -----------------------------------------------------------------------
@@ -314,10 +314,8 @@ EOF
 cmd_stop() { stop_procs "${COMPONENTS[@]}"; }
 
 cmd_status() {
-  local rc=0 name
-  for name in "${COMPONENTS[@]}"; do
-    if alive "$name"; then log "$name: running (pid $(cat "$RUN/$name.pid"))"; else log "$name: NOT running"; rc=1; fi
-  done
+  local rc=0
+  procs_status "${COMPONENTS[@]}" || rc=1
   if api_ready; then log "apiserver: ready (KUBECONFIG=$KUBECONFIG_FILE)"; kc get nodes --no-headers 2>/dev/null | sed 's/^/    /'
   else log "apiserver: not ready"; rc=1; fi
   return $rc

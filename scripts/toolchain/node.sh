@@ -98,7 +98,7 @@ ctrd() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
 
 COMPONENTS=(containerd kubelet kube-proxy coredns)
 
-# alive, launch, wait_for, stop_procs, issue_cert
+# alive, launch, wait_for, procs_status, stop_procs, issue_cert
 . "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 # ---- prerequisites ------------------------------------------------------------------------------------
@@ -566,10 +566,8 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local rc=0 name
-  for name in "${COMPONENTS[@]}"; do
-    if alive "$name"; then log "$name: running (pid $(cat "$RUN/$name.pid"))"; else log "$name: NOT running"; rc=1; fi
-  done
+  local rc=0
+  procs_status "${COMPONENTS[@]}" || rc=1
   if node_ready; then log "node $NODE_NAME: Ready ($NODE_IP, pods $POD_CIDR)"; else log "node $NODE_NAME: not Ready"; rc=1; fi
   return $rc
 }

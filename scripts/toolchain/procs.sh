@@ -19,6 +19,14 @@ wait_for() {  # wait_for WHAT SECONDS CMD...: polls CMD every 0.2s
   die "$what not ready after ${secs}s (logs in $LOGS)"
 }
 
+procs_status() {  # procs_status NAME...: logs each as running or not; false when any is not
+  local rc=0 name
+  for name in "$@"; do
+    if alive "$name"; then log "$name: running (pid $(cat "$RUN/$name.pid"))"; else log "$name: NOT running"; rc=1; fi
+  done
+  return $rc
+}
+
 stop_procs() {  # stop_procs NAME...: TERM their process groups at once, KILL what is left after 10s
   local name pid n p left pids=()
   for name in "$@"; do
