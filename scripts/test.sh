@@ -6,6 +6,9 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+# Which server images the e2e suite runs on: the stand-ins of tests/images, or the official ones.
+case "${STREAMSTACK_E2E_IMAGES:-standin}" in standin|official) ;;
+  *) echo "test.sh: STREAMSTACK_E2E_IMAGES must be standin or official, got '$STREAMSTACK_E2E_IMAGES'" >&2; exit 2 ;; esac
 export STREAMSTACK_CACHE=${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}
 mkdir -p "$STREAMSTACK_CACHE"
 all=(unit apps deploy e2e)

@@ -20,6 +20,13 @@ test("test.sh: an unknown suite is refused before anything is installed", () => 
     expect(r.stdout).not.toContain("node packages");
 });
 
+test("test.sh: an unknown STREAMSTACK_E2E_IMAGES is refused before anything is installed", () => {
+    const r = runWith({ ...process.env, PATH: "/usr/bin:/bin", STREAMSTACK_E2E_IMAGES: "offical" }, "scripts/test.sh", "unit");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("test.sh: STREAMSTACK_E2E_IMAGES must be standin or official, got 'offical'");
+    expect(r.stdout).not.toContain("node packages");
+});
+
 test("kind/cluster.sh: an unknown command, flag or worker count is refused", () => {
     expect(run("scripts/kind/cluster.sh", "reset")).toMatchObject({ status: 2, stderr: expect.stringContaining("unknown command 'reset' (allowed: up, down)") });
     expect(run("scripts/kind/cluster.sh", "up", "--nodes", "3")).toMatchObject({ status: 2, stderr: expect.stringContaining("unknown flag '--nodes' (allowed: --workers N, --load-images)") });
