@@ -20,6 +20,8 @@ export const writerEnv = {
   WRITE_BATCH_SIZE: int({ min: 1, max: 100, fallback: 20 }),
   /** How often the reader checks the table. */
   READER_INTERVAL_MS: int({ min: 100, max: 3_600_000, fallback: 5000 }),
+  /** The reader checks the seqs after this one (0: all): a drill checks what was written during it, not the whole table. */
+  READER_FROM_SEQ: int({ min: 0, max: 2_147_483_647, fallback: 0 }),
   HTTP_PORT: int({ min: 0, max: 65535, fallback: 8080 }),
 };
 
@@ -37,6 +39,7 @@ export interface WriterConfig {
   readonly writeConcurrency: number;
   readonly writeBatchSize: number;
   readonly readerIntervalMs: number;
+  readonly readerFromSeq: number;
   readonly httpPort: number;
 }
 
@@ -60,6 +63,7 @@ export function loadWriterConfig(env: Record<string, string | undefined>): EnvRe
       writeConcurrency: e.WRITE_CONCURRENCY,
       writeBatchSize: e.WRITE_BATCH_SIZE,
       readerIntervalMs: e.READER_INTERVAL_MS,
+      readerFromSeq: e.READER_FROM_SEQ,
       httpPort: e.HTTP_PORT,
     },
   };

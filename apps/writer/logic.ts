@@ -130,8 +130,9 @@ export function missingSeqs(from: number, to: number, present: Iterable<number>)
 }
 
 /** The reader's report line. */
-export function readerLine(topic: string, lastSeq: number, rows: number): string {
-  return `${topic}: seq ${lastSeq} with ${rows} rows, missing ${Math.max(0, lastSeq - rows)}`;
+export function readerLine(topic: string, lastSeq: number, rows: number, fromSeq = 0): string {
+  const after = fromSeq > 0 ? ` after seq ${fromSeq}` : "";
+  return `${topic}: seq ${lastSeq} with ${rows} rows${after}, missing ${Math.max(0, lastSeq - fromSeq - rows)}`;
 }
 
 /** The writer's progress line (reference wording). */

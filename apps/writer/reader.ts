@@ -11,7 +11,10 @@ const RECHECK_SPAN = 100_000;
 
 export class Reader {
   private stopping = false;
-  private checkedTo = 0;
+  /** Seqs up to here are counted; starts at READER_FROM_SEQ. */
+  private checkedTo: number;
+  /** The highest last_seq read so far: last_seq must never fall below it. */
+  private lastSeen = 0;
   private present = 0;
   private missing = new Set<number>();
   private readonly gauges: { lastSeq: Gauge; rows: Gauge; missing: Gauge };
@@ -23,6 +26,7 @@ export class Reader {
     private readonly log: Logger,
     registry: Registry,
   ) {
+    this.checkedTo = cfg.readerFromSeq;
     this.gauges = {
       lastSeq: new Gauge({ name: "reader_last_seq", help: "last_seq of the topic", registers: [registry] }),
       rows: new Gauge({ name: "reader_rows", help: "Rows present with seq <= last_seq", registers: [registry] }),
@@ -37,7 +41,7 @@ export class Reader {
   async run(): Promise<number> {
     const { topic } = this.cfg;
     const cl = strongReadConsistency(this.cfg.consistency, this.cfg.replicationFactor);
-    this.log.info({ readConsistency: cl }, `${topic}: reader started`);
+    this.log.info({ readConsistency: cl, fromSeq: this.cfg.readerFromSeq }, `${topic}: reader started`);
     let failures = 0;
     while (!this.stopping) {
       try {
@@ -58,10 +62,12 @@ export class Reader {
   private async round(cl: ReturnType<typeof strongReadConsistency>): Promise<void> {
     const { topic } = this.cfg;
     const lastSeq = (await this.store.readLastSeq(topic)) ?? 0;
-    if (lastSeq < this.checkedTo) {
-      this.log.error({ lastSeq, previous: this.checkedTo }, `${topic}: last_seq went backwards from ${this.checkedTo} to ${lastSeq}`);
+    if (lastSeq < this.lastSeen) {
+      this.log.error({ lastSeq, previous: this.lastSeen }, `${topic}: last_seq went backwards from ${this.lastSeen} to ${lastSeq}`);
       return;
     }
+    this.lastSeen = lastSeq;
+    if (lastSeq < this.checkedTo) return; // READER_FROM_SEQ is not reached yet
     if (this.missing.size > 0) {
       const lo = Math.min(...this.missing);
       const hi = Math.max(...this.missing);
@@ -79,6 +85,7 @@ export class Reader {
     this.gauges.lastSeq.set(lastSeq);
     this.gauges.rows.set(this.present);
     this.gauges.missing.set(this.missing.size);
-    this.log.info({ lastSeq, rows: this.present, missing: this.missing.size }, readerLine(topic, lastSeq, this.present));
+    const fromSeq = this.cfg.readerFromSeq;
+    this.log.info({ lastSeq, fromSeq, rows: this.present, missing: this.missing.size }, readerLine(topic, lastSeq, this.present, fromSeq));
   }
 }

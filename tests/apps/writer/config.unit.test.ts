@@ -17,6 +17,7 @@ describe("the writer's environment", () => {
         replicationFactor: 3,
         localDataCenter: "datacenter1",
         httpPort: 8080,
+        readerFromSeq: 0,
       }),
     });
   });
@@ -29,10 +30,10 @@ describe("the writer's environment", () => {
   });
 
   it("names every bad variable with its allowed values", () => {
-    const r = loadWriterConfig({ TOPIC: "", CONSISTENCY: "SOME", REPLICATION_FACTOR: "0", CASSANDRA_KEYSPACE: "ks-1", HTTP_PORT: "http" });
+    const r = loadWriterConfig({ TOPIC: "", CONSISTENCY: "SOME", REPLICATION_FACTOR: "0", CASSANDRA_KEYSPACE: "ks-1", HTTP_PORT: "http", READER_FROM_SEQ: "-1" });
     expect(r.ok).toBe(false);
     const problems = r.ok ? [] : r.problems;
-    expect(problems).toHaveLength(6);
+    expect(problems).toHaveLength(7);
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^TOPIC is not set; allowed: a non-empty topic name/),
@@ -41,6 +42,7 @@ describe("the writer's environment", () => {
         'REPLICATION_FACTOR="0"; allowed: an integer from 1 to 100 (default 3)',
         expect.stringMatching(/^CASSANDRA_KEYSPACE="ks-1"; allowed: a CQL identifier/),
         expect.stringMatching(/^HTTP_PORT="http"; allowed: an integer from 0 to 65535/),
+        'READER_FROM_SEQ="-1"; allowed: an integer from 0 to 2147483647 (default 0)',
       ]),
     );
   });

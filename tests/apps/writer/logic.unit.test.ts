@@ -87,6 +87,8 @@ describe("the reader", () => {
     expect(missingSeqs(0, 10, [1, 2, 3, 5, 6, 7, 9, 10, 11])).toEqual([4, 8]);
     expect(missingSeqs(5, 5, [])).toEqual([]);
     expect(readerLine("project04", 10, 8)).toBe("project04: seq 10 with 8 rows, missing 2");
+    // READER_FROM_SEQ=100: seqs 101..110 are checked.
+    expect(readerLine("project04", 110, 9, 100)).toBe("project04: seq 110 with 9 rows after seq 100, missing 1");
   });
 });
 
