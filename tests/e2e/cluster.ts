@@ -26,14 +26,21 @@ export function createNamespace(ns: string): void {
     kubectlOk(["annotate", "namespace", ns, `scheduler.alpha.kubernetes.io/node-selector=${REAL_NODE_SELECTOR}`]);
 }
 
-export interface PodInfo { name: string; ready: boolean; phase: string; restarts: number; node: string; ip: string; readySince?: string; labels: Record<string, string> }
+export interface PodInfo {
+    name: string; uid: string; ready: boolean; phase: string; restarts: number; node: string; ip: string;
+    readySince?: string; terminating: boolean; labels: Record<string, string>; unschedulable?: string;
+}
 
 export function pods(ns: string, selector?: string): PodInfo[] {
     const items = getJson(["-n", ns, "get", "pods", ...(selector ? ["-l", selector] : [])]).items as any[];
     return items.map(p => {
         const ready = (p.status.conditions ?? []).find((c: any) => c.type === "Ready");
+        const scheduled = (p.status.conditions ?? []).find((c: any) => c.type === "PodScheduled");
         return {
             name: p.metadata.name,
+            uid: p.metadata.uid,
+            terminating: Boolean(p.metadata.deletionTimestamp),
+            unschedulable: scheduled?.status === "False" ? `${scheduled.reason}: ${scheduled.message}` : undefined,
             ready: ready?.status === "True" && !p.metadata.deletionTimestamp,
             phase: p.status.phase,
             restarts: (p.status.containerStatuses ?? []).reduce((n: number, c: any) => n + c.restartCount, 0),
@@ -59,6 +66,48 @@ export async function waitPodsReady(ns: string, selector: string, count: number,
     return last;
 }
 
+/** Waits until the pod named `name` is a new pod (another uid than `oldUid`) and Ready; returns it. */
+export async function waitReplacedReady(ns: string, name: string, oldUid: string, timeoutMs: number): Promise<PodInfo> {
+    return eventually(`${name} replaced and Ready`, timeoutMs, () => pods(ns).find(p => p.name === name), p => p !== undefined && p.uid !== oldUid && p.ready) as Promise<PodInfo>;
+}
+
+/** Waits until the pod's containers restarted more than `restarts` times and it is Ready again. */
+export async function waitRestartedReady(ns: string, name: string, restarts: number, timeoutMs: number): Promise<PodInfo> {
+    return eventually(`${name} restarted and Ready`, timeoutMs, () => pods(ns).find(p => p.name === name), p => p !== undefined && p.restarts > restarts && p.ready) as Promise<PodInfo>;
+}
+
+/**
+ * Asks the API server to evict a pod (policy/v1 Eviction), as `kubectl drain` does. A refusal is the
+ * API's 429: the pod's disruption budget allows no more disruptions now.
+ */
+export function evict(ns: string, pod: string): { evicted: boolean; message: string } {
+    const body = { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: ns } };
+    const r = kubectl(["create", "--raw", `/api/v1/namespaces/${ns}/pods/${pod}/eviction`, "-f", "-"], JSON.stringify(body));
+    if (r.status === 0) return { evicted: true, message: r.stdout };
+    if (/disruption budget/i.test(r.stderr)) return { evicted: false, message: r.stderr.trim() };
+    if (/NotFound|not found/.test(r.stderr)) return { evicted: true, message: "already gone" };
+    throw new Error(`evicting ${pod} failed (${r.status}): ${r.stderr}`);
+}
+
+/** Calls `read` every `everyMs` until stopped, keeping what it returned (errors are skipped). */
+export class Sampler<T> {
+    readonly values: { at: number; value: T }[] = [];
+    private timer?: NodeJS.Timeout;
+
+    constructor(read: () => T, everyMs: number) {
+        const tick = () => {
+            try { this.values.push({ at: Date.now(), value: read() }); } catch { /* a blip of kubectl: the next sample counts */ }
+            this.timer = setTimeout(tick, everyMs);
+        };
+        tick();
+    }
+
+    stop(): { at: number; value: T }[] {
+        clearTimeout(this.timer);
+        return this.values;
+    }
+}
+
 /** Runs a command in a pod's (first) container; throws with its stderr when it fails. */
 export function exec(ns: string, pod: string, command: string[], container?: string): string {
     return kubectlOk(["-n", ns, "exec", pod, ...(container ? ["-c", container] : []), "--", ...command]);
@@ -70,6 +119,7 @@ export function exec(ns: string, pod: string, command: string[], container?: str
  */
 export function hostPid(ns: string, pod: string): number {
     const id = kubectlOk(["-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].containerID}"]).replace(/^containerd:\/\//, "");
+    if (!id) throw new Error(`${pod} has no running container`);
     const socket = path.join(cache, "node", "containerd", "containerd.sock");
     const r = sh("ctr", ["-a", socket, "-n", "k8s.io", "task", "ls"]);
     const line = r.stdout.split("\n").find(l => l.startsWith(id));

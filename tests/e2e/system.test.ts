@@ -4,15 +4,19 @@
 // tests/images (STREAMSTACK_E2E_IMAGES=official runs the official ones where they can be pulled);
 // the apps run the images the program builds. Only image references and resources are overridden.
 // The tests share one deployment and run in order: each leaves the system whole for the next.
+// The drills (issue 8) are the course's fault drills run against these pods; `-t 'drill 3'` runs one
+// alone, on a namespace kept from an earlier run (STREAMSTACK_E2E_KEEP=1, STREAMSTACK_E2E_NAMESPACE).
 import { apply, buildAndPush, kubectl, kubectlOk, manifests } from "../deploy/kube";
 import { render } from "../program/render";
 import { deployStack, loadConfig } from "../../infra";
 import {
-    createNamespace, eventually, exec, hostPid, LogStream, metric, metricsText, podMemory, pods, podSummary, samples,
-    serverImages, sleep, waitPodsReady,
+    createNamespace, eventually, evict, exec, hostPid, LogStream, metric, metricsText, podMemory, pods, podSummary, Sampler,
+    samples, serverImages, sleep, waitPodsReady, waitReplacedReady, waitRestartedReady,
 } from "./cluster";
 
-const ns = `e2e-${process.pid}`;
+// A namespace of an earlier run (kept with STREAMSTACK_E2E_KEEP=1) is used as it is, not applied again.
+const reused = process.env.STREAMSTACK_E2E_NAMESPACE;
+const ns = reused ?? `e2e-${process.pid}`;
 const nodeBase = process.env.STREAMSTACK_NODE_BASE ?? "streamstack/node-base:20";
 const MIN = 60_000;
 const WRITER = "ece573-prj04-writer";
@@ -55,6 +59,76 @@ const brokerIds = () => {
     const out = exec(ns, "zookeeper-0", ["zookeeper-shell", "localhost:2181", "ls", "/brokers/ids"]);
     return out.trim().split("\n").pop()!;
 };
+const counter = (pod: string, name: string) => metric(metricsText(ns, pod), name) ?? 0;
+const writerRows = (pod: string) => counter(pod, "writer_rows_written_total");
+const sent = (pod: string) => counter(pod, "clients_messages_sent_total");
+const received = (pod: string) => counter(pod, "clients_messages_received_total");
+const podNamed = (name: string) => {
+    const p = pods(ns).find(p => p.name === name);
+    if (!p) throw new Error(`no pod ${name}:\n${podSummary(ns)}`);
+    return p;
+};
+/** Container restarts of the apps' pods, by app. */
+const appRestarts = () => Object.fromEntries([WRITER, PRODUCER, CONSUMER].map(app => [app, pods(ns, `app=${app}`).reduce((n, p) => n + p.restarts, 0)]));
+/** A Cassandra node's host ID: kept in its system keyspace, so the same ID means the same data. */
+const hostId = (pod: string) => /^ID\s*:\s*(\S+)/m.exec(exec(ns, pod, ["nodetool", "info"]))![1];
+/** What a broker keeps on its claim: meta.properties (id, cluster id) and the app topic's partition directories. */
+const brokerDisk = (pod: string) => {
+    const meta = exec(ns, pod, ["cat", "/var/lib/kafka/data/meta.properties"]);
+    return {
+        brokerId: /broker\.id=(\d+)/.exec(meta)![1],
+        clusterId: /cluster\.id=(\S+)/.exec(meta)![1],
+        partitions: exec(ns, pod, ["ls", "/var/lib/kafka/data"]).split("\n").filter(l => /^test-\d+$/.test(l)).sort(),
+    };
+};
+/** The size of each partition's in-sync replica set. */
+const isrSizes = () => [...describeTopic("test").matchAll(/Isr:\s*([\d,]+)/g)].map(m => m[1].split(",").length);
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+/** The sizes the deployment runs with now (a scaling test changes them). */
+const expectedPods = (): [string, number][] => [
+    ["cassandra", base.cassandra.replicas ?? 3], ["zookeeper", 1], ["kafka", 3],
+    [WRITER, 1], [PRODUCER, base.clients.producerReplicas ?? 1], [CONSUMER, base.clients.consumerReplicas ?? 1],
+];
+/** Every pod of the system Ready (what each drill starts from and leaves behind). */
+async function systemWhole(timeoutMs = 15 * MIN): Promise<void> {
+    for (const [app, n] of expectedPods()) await waitPodsReady(ns, `app=${app}`, n, timeoutMs);
+}
+
+/**
+ * The reader: the writer's image with ROLE=reader, as a pod of its own beside the writer, checking
+ * every 2 s that each seq after `fromSeq` up to last_seq has its row. A drill checks the seqs written
+ * since it began: reading the whole table at QUORUM takes minutes once it holds millions of rows.
+ */
+async function startReader(fromSeq = 0): Promise<{ logs: LogStream; beyond: (seq: number) => Promise<any>; stop: () => void }> {
+    const writer = podOf(WRITER);
+    const spec = JSON.parse(kubectlOk(["-n", ns, "get", "pod", writer, "-o", "json"]));
+    const container = spec.spec.containers[0];
+    const reader = {
+        apiVersion: "v1", kind: "Pod",
+        metadata: { name: "reader", namespace: ns },
+        spec: {
+            restartPolicy: "Never", enableServiceLinks: false, securityContext: spec.spec.securityContext,
+            containers: [{
+                name: "reader", image: container.image, securityContext: container.securityContext,
+                env: [...container.env.filter((e: any) => e.name !== "ROLE"), { name: "ROLE", value: "reader" }, { name: "READER_INTERVAL_MS", value: "2000" }, { name: "READER_FROM_SEQ", value: String(fromSeq) }],
+                volumeMounts: container.volumeMounts,
+            }],
+            volumes: spec.spec.volumes,
+        },
+    };
+    kubectl(["-n", ns, "delete", "pod", "reader", "--ignore-not-found", "--wait=true"]);
+    kubectlOk(["apply", "-f", "-"], JSON.stringify(reader));
+    const stop = () => { kubectl(["-n", ns, "delete", "pod", "reader", "--wait=false"]); };
+    try {
+        await eventually("reader running", 5 * MIN, () => pods(ns).find(p => p.name === "reader")?.phase, p => p === "Running");
+    } catch (e) { stop(); throw e; }
+    const logs = new LogStream(ns, "reader");
+    return {
+        logs,
+        beyond: (seq: number) => logs.waitFor(`a reader line past seq ${seq}`, 10 * MIN, l => typeof l.lastSeq === "number" && l.lastSeq >= seq),
+        stop: () => { logs.stop(); stop(); },
+    };
+}
 
 beforeAll(async () => {
     const images = {
@@ -71,13 +145,17 @@ beforeAll(async () => {
         writer: resources.writer,
         clients: resources.clients,
     };
+    if (reused) {
+        kubectlOk(["get", "namespace", ns]);
+        return;
+    }
     createNamespace(ns);
     appliedAt = Date.now();
     await applyConfig(base);
 }, 30 * MIN);
 
 afterAll(() => {
-    if (process.env.STREAMSTACK_E2E_KEEP !== "1") kubectl(["delete", "namespace", ns, "--wait=false"]);
+    if (!reused && process.env.STREAMSTACK_E2E_KEEP !== "1") kubectl(["delete", "namespace", ns, "--wait=false"]);
 });
 
 test("every pod of the reference topology becomes Ready on the real node", async () => {
@@ -157,37 +235,93 @@ test("the writer writes at QUORUM in its pod and the reader reports missing 0", 
     } finally { logs.stop(); }
     const env = JSON.parse(kubectlOk(["-n", ns, "get", "pod", writer, "-o", "jsonpath={.spec.containers[0].env}"]));
     expect(env.find((e: any) => e.name === "CONSISTENCY").value).toBe("QUORUM");
-    // The reader: the writer's image with ROLE=reader, as a pod of its own beside the writer.
-    const spec = JSON.parse(kubectlOk(["-n", ns, "get", "pod", writer, "-o", "json"]));
-    const container = spec.spec.containers[0];
-    const reader = {
-        apiVersion: "v1", kind: "Pod",
-        metadata: { name: "reader", namespace: ns },
-        spec: {
-            restartPolicy: "Never", enableServiceLinks: false, securityContext: spec.spec.securityContext,
-            containers: [{
-                name: "reader", image: container.image, securityContext: container.securityContext,
-                env: [...container.env.filter((e: any) => e.name !== "ROLE"), { name: "ROLE", value: "reader" }, { name: "READER_INTERVAL_MS", value: "2000" }],
-                volumeMounts: container.volumeMounts,
-            }],
-            volumes: spec.spec.volumes,
-        },
-    };
-    kubectlOk(["apply", "-f", "-"], JSON.stringify(reader));
+    const reader = await startReader();
     try {
-        await eventually("reader running", 5 * MIN, () => pods(ns).find(p => p.name === "reader")?.phase, p => p === "Running");
-        const logs2 = new LogStream(ns, "reader");
-        try {
-            const line = await logs2.waitFor("a reader line past seq 5000", 10 * MIN, l => typeof l.lastSeq === "number" && l.lastSeq >= 5000);
-            expect(line.msg).toBe(`project04: seq ${line.lastSeq} with ${line.rows} rows, missing 0`);
-            expect(line.missing).toBe(0);
-        } finally { logs2.stop(); }
-    } finally {
-        kubectl(["-n", ns, "delete", "pod", "reader", "--wait=false"]);
-    }
+        const line = await reader.beyond(5000);
+        expect(line.msg).toBe(`project04: seq ${line.lastSeq} with ${line.rows} rows, missing 0`);
+        expect(line.missing).toBe(0);
+    } finally { reader.stop(); }
 }, 20 * MIN);
 
-test("the consumer group receives every message the producer had acknowledged", async () => {
+// Drills 1 and 2 run under the producer and the consumer; the next test counts every message across them.
+test("drill 1: a broker pod deleted, then a broker killed (SIGKILL): each rejoins with its id and data, the group recovers", async () => {
+    await systemWhole();
+    const producer = podOf(PRODUCER);
+    const consumer = podOf(CONSUMER);
+    const restarts = appRestarts();
+    for (const [pod, fault] of [["kafka-1", "pod deleted"], ["kafka-2", "SIGKILL"]] as const) {
+        const disk = brokerDisk(pod);
+        expect(disk.partitions).toHaveLength(4);
+        const was = podNamed(pod);
+        const t0 = Date.now();
+        if (fault === "pod deleted") kubectlOk(["-n", ns, "delete", "pod", pod, "--wait=false"]);
+        else process.kill(hostPid(ns, pod), "SIGKILL");
+        if (fault === "pod deleted") await waitReplacedReady(ns, pod, was.uid, 10 * MIN);
+        else await waitRestartedReady(ns, pod, was.restarts, 10 * MIN);
+        const readyAt = Date.now();
+        // Same broker id, cluster id and partition directories: the claim came back with the pod.
+        expect(brokerDisk(pod)).toEqual(disk);
+        await eventually(`${pod} back in the ISR of every partition`, 5 * MIN, isrSizes, s => s.length === 4 && s.every(n => n === 3));
+        const inIsrAt = Date.now();
+        const [s0, r0] = [sent(producer), received(consumer)];
+        await eventually("the producer acknowledged again", 3 * MIN, () => sent(producer), n => n > s0);
+        await eventually("the consumer receiving again", 3 * MIN, () => received(consumer), n => n > r0);
+        timings.push([`drill 1: ${pod} ${fault} -> Ready / in every ISR`, `${seconds(readyAt - t0)} / ${seconds(inIsrAt - t0)}`]);
+    }
+    // The same app pods, never restarted: the clients rode through both faults by themselves.
+    expect([podOf(PRODUCER), podOf(CONSUMER)]).toEqual([producer, consumer]);
+    expect(appRestarts()).toEqual(restarts);
+}, 30 * MIN);
+
+/** How long drill 2 holds two brokers down (the course's hour, scaled to CI). */
+const BROKERS_DOWN_MS = 3 * MIN;
+
+test("drill 2: two of three brokers down for 3 minutes: the producer says it is blocked, keeps running, and resumes by itself", async () => {
+    await systemWhole();
+    const producer = podOf(PRODUCER);
+    const consumer = podOf(CONSUMER);
+    const restarts = appRestarts();
+    const logs = new LogStream(ns, producer);
+    try {
+        // Held down outside the program, as failed pods would be: the StatefulSet scaled to one broker.
+        kubectlOk(["-n", ns, "scale", "statefulset", "kafka", "--replicas=1"]);
+        const downAt = Date.now();
+        await eventually("kafka-1 and kafka-2 gone", 5 * MIN, () => pods(ns, "app=kafka").map(p => p.name).join(), names => names === "kafka-0");
+        const goneAt = Date.now();
+        // min ISR 2 with one broker: no acknowledgement is possible, and the producer says so.
+        const blocked = await logs.waitFor("the producer's 'publishing is blocked' line", 3 * MIN, l => /: publishing is blocked: /.test(l.msg ?? "") && Date.parse(l.time) >= downAt);
+        expect(counter(producer, "clients_publishing_blocked")).toBe(1);
+        await eventually("the producer pod NotReady", 2 * MIN, () => podNamed(producer).ready, r => r === false);
+        const held = sent(producer);
+        await sleep(Math.max(0, goneAt + BROKERS_DOWN_MS - Date.now()));
+        expect(sent(producer)).toBe(held);
+        expect(appRestarts()).toEqual(restarts);
+
+        kubectlOk(["-n", ns, "scale", "statefulset", "kafka", "--replicas=3"]);
+        const upAt = Date.now();
+        const r0 = received(consumer);
+        await waitPodsReady(ns, "app=kafka", 3, 15 * MIN);
+        const wholeAt = Date.now();
+        await logs.waitFor("the producer's 'publishing resumed' line", 5 * MIN, l => /: publishing resumed after \d+ s blocked$/.test(l.msg ?? ""));
+        await eventually("the producer Ready again", 3 * MIN, () => podNamed(producer).ready, r => r);
+        expect(counter(producer, "clients_publishing_blocked")).toBe(0);
+        await eventually("the consumer receiving again", 5 * MIN, () => received(consumer), n => n > r0);
+        const consumingAt = Date.now();
+        expect(sent(producer)).toBeGreaterThan(held);
+        timings.push(
+            ["drill 2: scaled to one broker -> producer says blocked", seconds(Date.parse(blocked.time) - downAt)],
+            ["drill 2: scaled back -> 3 brokers Ready", seconds(wholeAt - upAt)],
+            ["drill 2: 3 brokers Ready -> consumer receiving", seconds(consumingAt - wholeAt)],
+        );
+        expect([podOf(PRODUCER), podOf(CONSUMER)]).toEqual([producer, consumer]);
+        expect(appRestarts()).toEqual(restarts);
+    } finally {
+        logs.stop();
+        kubectl(["-n", ns, "scale", "statefulset", "kafka", "--replicas=3"]);
+    }
+}, 40 * MIN);
+
+test("through drills 1 and 2, the consumer group receives every message the producer had acknowledged", async () => {
     const producer = podOf(PRODUCER);
     await eventually("the producer past 20,000 messages", 10 * MIN, () => metric(metricsText(ns, producer), "clients_messages_sent_total") ?? 0, n => n >= 20_000);
     const producerLogs = new LogStream(ns, producer);
@@ -207,6 +341,7 @@ test("the consumer group receives every message the producer had acknowledged", 
     } finally { consumerLogs.stop(); }
     const seen = summary.byProducer[stopped.producerId];
     console.log(`producer ${stopped.producerId}: ${stopped.published} acknowledged; consumer: ${JSON.stringify(seen)}`);
+    timings.push(["drills 1-2: acknowledged / received distinct / duplicates", `${stopped.published} / ${seen.distinct} / ${seen.duplicates}`]);
     expect(stopped.published).toBeGreaterThanOrEqual(20_000);
     expect(seen.distinct).toBe(stopped.published);
     expect(seen.gaps).toBe(0);
@@ -228,6 +363,77 @@ test("a Cassandra pod whose process is stopped goes NotReady, and Ready again wh
     // Frozen, not restarted: liveness held while readiness said "do not send me traffic".
     expect(pods(ns, "app=cassandra").find(p => p.name === "cassandra-2")!.restarts).toBe(0);
 }, 10 * MIN);
+
+test("drill 3: a Cassandra node killed (SIGKILL), then a pod deleted, under the writer at QUORUM: the writer only retries, the node returns UN with its data", async () => {
+    await systemWhole();
+    const writer = podOf(WRITER);
+    const restarts = appRestarts();
+    const fromSeq = counter(writer, "writer_last_seq");
+    for (const [pod, fault] of [["cassandra-1", "SIGKILL"], ["cassandra-2", "pod deleted"]] as const) {
+        const id = hostId(pod);
+        const was = podNamed(pod);
+        const t0 = Date.now();
+        if (fault === "SIGKILL") process.kill(hostPid(ns, pod), "SIGKILL");
+        else kubectlOk(["-n", ns, "delete", "pod", pod, "--wait=false"]);
+        await eventually(`${pod} NotReady`, 3 * MIN, () => pods(ns).find(p => p.name === pod)?.ready ?? false, r => r === false);
+        const rowsDown = writerRows(writer);
+        if (fault === "SIGKILL") await waitRestartedReady(ns, pod, was.restarts, 15 * MIN);
+        else await waitReplacedReady(ns, pod, was.uid, 15 * MIN);
+        const readyAt = Date.now();
+        // QUORUM of RF 3 is two replicas: the writer wrote on while the node was away.
+        expect(writerRows(writer)).toBeGreaterThan(rowsDown);
+        expect(hostId(pod)).toBe(id);
+        const ips = pods(ns, "app=cassandra").map(p => p.ip).sort();
+        await eventually("every node Up/Normal at its pod's address", 5 * MIN, () => upNormal(nodetoolStatus()).sort(), un => un.join() === ips.join());
+        timings.push([`drill 3: ${pod} ${fault} -> Ready`, seconds(readyAt - t0)]);
+    }
+    expect(podOf(WRITER)).toBe(writer);
+    expect(appRestarts()).toEqual(restarts);
+    const reader = await startReader(fromSeq);
+    try {
+        const line = await reader.beyond(counter(writer, "writer_last_seq"));
+        expect([line.missing, line.rows]).toEqual([0, line.lastSeq - fromSeq]);
+    } finally { reader.stop(); }
+}, 45 * MIN);
+
+test("drill 4: the writer pod deleted three times at random moments, then its process killed: each writer resumes where the last stopped, every seq once", async () => {
+    await systemWhole();
+    const readyWriter = async () => (await eventually("one Ready writer pod", 5 * MIN, () => pods(ns, `app=${WRITER}`), ps => ps.length === 1 && ps[0].ready))[0];
+    const resumeLine = async (pod: string) => {
+        const logs = new LogStream(ns, pod);
+        try { return await logs.waitFor(`${pod}'s resume line`, 5 * MIN, l => /^resuming from lastSeq=\d+$/.test(l.msg ?? "")); } finally { logs.stop(); }
+    };
+    const fromSeq = counter(podOf(WRITER), "writer_last_seq");
+    const reader = await startReader(fromSeq);
+    try {
+        for (let i = 0; i < 3; i++) {
+            const pod = await readyWriter();
+            const logs = new LogStream(ns, pod.name);
+            const delayMs = 3000 + Math.floor(Math.random() * 15_000);
+            await sleep(delayMs);
+            kubectlOk(["-n", ns, "delete", "pod", pod.name, "--wait=false"]);
+            let stopped: any;
+            try { stopped = await logs.waitFor(`${pod.name}'s stop line`, 2 * MIN, l => /: stopped at lastSeq=\d+$/.test(l.msg ?? "")); } finally { logs.stop(); }
+            const next = (await eventually("the next writer pod running", 5 * MIN, () => pods(ns, `app=${WRITER}`).filter(p => !p.terminating && p.phase === "Running"), ps => ps.length === 1))[0];
+            const resumed = await resumeLine(next.name);
+            // It began where the last one ended: two writers never advanced the topic at once.
+            expect([`delete after ${delayMs} ms`, resumed.lastSeq]).toEqual([`delete after ${delayMs} ms`, stopped.lastSeq]);
+            expect(Date.parse(resumed.time)).toBeGreaterThanOrEqual(Date.parse(stopped.time));
+        }
+        const pod = await readyWriter();
+        const committed = counter(pod.name, "writer_last_seq");
+        process.kill(hostPid(ns, pod.name), "SIGKILL");
+        await eventually(`${pod.name} restarted`, 5 * MIN, () => podNamed(pod.name).restarts, n => n > pod.restarts);
+        const resumed = await resumeLine(pod.name);
+        expect(resumed.lastSeq).toBeGreaterThanOrEqual(committed);
+        const line = await reader.beyond(resumed.lastSeq + 1);
+        // Every seq written during the drill has its row (seq is the key: at most once), and last_seq never fell.
+        expect([line.missing, line.rows]).toEqual([0, line.lastSeq - fromSeq]);
+        expect(reader.logs.lines.filter(l => /went backwards/.test(l.msg ?? ""))).toEqual([]);
+        const seen = reader.logs.lines.filter(l => typeof l.lastSeq === "number").map(l => l.lastSeq as number);
+        expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    } finally { reader.stop(); }
+}, 30 * MIN);
 
 test("a broker's and ZooKeeper's container restarts keep topics, offsets, broker ids and data", async () => {
     const clusterId = (pod: string) => /cluster\.id=(\S+)/.exec(exec(ns, pod, ["cat", "/var/lib/kafka/data/meta.properties"]))![1];
@@ -257,9 +463,80 @@ test("a broker's and ZooKeeper's container restarts keep topics, offsets, broker
     }
 }, 30 * MIN);
 
+test("drills 6 and 5: the storage lab on a cordoned node, a second Cassandra eviction refused, then a drain of every pod one budget at a time with the apps working", async () => {
+    await systemWhole();
+    const writerBefore = counter(podOf(WRITER), "writer_last_seq");
+    // Away: evicted and not yet replaced by a pod that has been Ready. A readiness blip of a pod that
+    // served is not a disruption; the budgets are about pods taken away.
+    const servedOnce = new Set<string>();
+    const away = () => { const all = pods(ns); return Object.fromEntries(expectedPods().slice(0, 3).map(([app, n]) => {
+        const live = all.filter(p => p.labels.app === app && !p.terminating);
+        for (const p of live) if (p.ready) servedOnce.add(p.uid);
+        return [app, n - live.filter(p => servedOnce.has(p.uid)).length];
+    })); };
+    const sampler = new Sampler(away, 2000);
+    try {
+        // Drill 6, the storage lab: cordon cassandra-0's node and take the pod away.
+        const was = podNamed("cassandra-0");
+        const id = hostId("cassandra-0");
+        const volume = () => kubectlOk(["-n", ns, "get", "pvc", "cassandra-data-cassandra-0", "-o", "jsonpath={.spec.volumeName}"]);
+        const pv = volume();
+        const t0 = Date.now();
+        kubectlOk(["cordon", was.node]);
+        try {
+            expect(evict(ns, "cassandra-0").evicted).toBe(true);
+            // Drill 5: while one Cassandra pod is away, the budget refuses a second.
+            const second = evict(ns, "cassandra-1");
+            expect([second.evicted, second.message]).toEqual([false, expect.stringMatching(/Cannot evict pod as it would violate the pod's disruption budget/)]);
+            // Its claim is a local volume on this node, and no other node may take the pod: it waits.
+            const pending = await eventually("the new cassandra-0 unschedulable", 10 * MIN, () => pods(ns).find(p => p.name === "cassandra-0"),
+                p => p !== undefined && p.uid !== was.uid && p.unschedulable !== undefined);
+            expect([pending!.phase, pending!.unschedulable]).toEqual(["Pending", expect.stringMatching(/unschedulable/)]);
+        } finally {
+            kubectl(["uncordon", was.node]);
+        }
+        const back = await waitReplacedReady(ns, "cassandra-0", was.uid, 15 * MIN);
+        expect([back.node, volume(), hostId("cassandra-0")]).toEqual([was.node, pv, id]);
+        timings.push(["drill 6: cassandra-0 evicted on a cordoned node -> Ready after uncordon", seconds(Date.now() - t0)]);
+
+        // Drill 5: kubectl drain without the cordon (this is the only node the pods may use): every
+        // other pod is evicted, and an eviction its budget refuses is tried again every 5 s.
+        const t1 = Date.now();
+        const pending = new Set(pods(ns).map(p => p.name).filter(n => n !== "cassandra-0" && n !== "reader"));
+        const refused = new Map<string, number>();
+        while (pending.size > 0) {
+            for (const name of [...pending]) {
+                const r = evict(ns, name);
+                if (r.evicted) pending.delete(name);
+                else refused.set(name, (refused.get(name) ?? 0) + 1);
+            }
+            if (Date.now() - t1 > 25 * MIN) throw new Error(`the drain did not finish; still refused: ${[...pending].join(", ")}`);
+            if (pending.size > 0) await sleep(5000);
+        }
+        await systemWhole(20 * MIN);
+        timings.push(["drill 5: drain of every other pod -> all Ready", seconds(Date.now() - t1)]);
+        const most = sampler.stop().reduce((m: Record<string, number>, s) => {
+            for (const [app, n] of Object.entries(s.value)) m[app] = Math.max(m[app] ?? 0, n as number);
+            return m;
+        }, {});
+        // One member of each set away at a time, and each set lost one: the budgets held, the drain got through.
+        expect(most).toEqual({ cassandra: 1, zookeeper: 1, kafka: 1 });
+        expect(refused.get("cassandra-2") ?? 0).toBeGreaterThan(0);
+        expect((refused.get("kafka-1") ?? 0) + (refused.get("kafka-2") ?? 0)).toBeGreaterThan(0);
+        // The apps' new pods work: the writer went past where the old one stood, the clients move messages.
+        const writer = podOf(WRITER);
+        await eventually("the writer past its pre-drain last_seq", 5 * MIN, () => counter(writer, "writer_last_seq"), n => n > writerBefore);
+        await eventually("the producer acknowledged", 5 * MIN, () => sent(podOf(PRODUCER)), n => n > 0);
+        await eventually("the consumer receiving", 5 * MIN, () => received(podOf(CONSUMER)), n => n > 0);
+    } finally {
+        sampler.stop();
+    }
+}, 45 * MIN);
+
 test("cassandra.replicas 3 -> 4: the new node joins Up/Normal while the writer keeps writing", async () => {
     const writer = podOf(WRITER);
-    const rows = () => metric(metricsText(ns, writer), "writer_rows_written_total") ?? 0;
+    const restarts = podNamed(writer).restarts;
+    const rows = () => writerRows(writer);
     const before = rows();
     await applyConfig(configWith({ cassandra: { ...base.cassandra, replicas: 4 } }));
     base.cassandra = { ...base.cassandra, replicas: 4 };
@@ -271,7 +548,7 @@ test("cassandra.replicas 3 -> 4: the new node joins Up/Normal while the writer k
     const during = rows();
     expect(during).toBeGreaterThan(before);
     await eventually("the writer writing after the join", 3 * MIN, rows, n => n > during);
-    expect(pods(ns, `app=${WRITER}`)[0].restarts).toBe(0);
+    expect(podNamed(writer).restarts).toBe(restarts);
 }, 30 * MIN);
 
 test("clients.partitions 4 -> 8: the producer adds partitions and the consumer group receives from all 8", async () => {
