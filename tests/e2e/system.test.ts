@@ -154,7 +154,10 @@ beforeAll(async () => {
     await applyConfig(base);
 }, 30 * MIN);
 
+let timingsPrinted = false;
 afterAll(() => {
+    // A run of a few tests (-t) skips the rates test, which prints these with the rest.
+    if (!timingsPrinted && timings.length > 0) console.log(["| measure | value |", "| --- | --- |", ...timings.map(([k, v]) => `| ${k} | ${v} |`)].join("\n"));
     if (!reused && process.env.STREAMSTACK_E2E_KEEP !== "1") kubectl(["delete", "namespace", ns, "--wait=false"]);
 });
 
@@ -588,4 +591,5 @@ test("rates in pods beside the loopback bench, and each pod's memory (printed, n
         ...[...memory.entries()].sort().map(([pod, bytes]) => `| ${pod} | ${Math.round(bytes / 2 ** 20)} MiB |`),
     ];
     console.log(table.join("\n"));
+    timingsPrinted = true;
 }, 10 * MIN);
