@@ -447,11 +447,10 @@ test("a broker's and ZooKeeper's container restarts keep topics, offsets, broker
     expect(before.topics).toMatch(/^test-0$/m);
 
     // Restart the containers, not the pods: what a crash or OOM kill does. PID 1 is the JVM.
-    const restartsOf = (pod: string) => pods(ns).find(p => p.name === pod)!.restarts;
     for (const pod of ["zookeeper-0", "kafka-0"]) {
-        const was = restartsOf(pod);
+        const was = podNamed(pod).restarts;
         kubectl(["-n", ns, "exec", pod, "--", "kill", "1"]);
-        await eventually(`${pod} restarted`, 5 * MIN, () => restartsOf(pod), n => n === was + 1);
+        await eventually(`${pod} restarted`, 5 * MIN, () => podNamed(pod).restarts, n => n === was + 1);
         await waitPodsReady(ns, `statefulset.kubernetes.io/pod-name=${pod}`, 1, 10 * MIN);
     }
     expect(exec(ns, "zookeeper-0", ["cat", "/var/lib/zookeeper/data/myid"]).trim()).toBe(before.myid);
