@@ -6,7 +6,17 @@ import { Counter, Gauge, Registry } from "prom-client";
 import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import type { ClientsConfig } from "./config";
+import { CONSUMER_RETRY } from "./kafka";
 import { DeliveryTracker, gainedPartitions, HEADER_PRODUCER, HEADER_SEQ, receivedLine } from "./logic";
+
+/**
+ * A member that stops heartbeating is dropped after this long. kafkajs heartbeats only between fetches
+ * and batches, so a starved or throttled process can miss a short session: at 10 s one expired during a
+ * single slow first fetch on a loaded machine. Recovery from an outage does not wait for it (see
+ * CONSUMER_RETRY); a consumer restarted after a kill does.
+ */
+const SESSION_TIMEOUT_MS = 30_000;
+const HEARTBEAT_INTERVAL_MS = 3000;
 
 export class ConsumerRole {
   private consumer?: Consumer;
@@ -62,7 +72,7 @@ export class ConsumerRole {
     const { topic, groupId } = this.cfg;
     if (this.cfg.auditFile) this.auditFd = fs.openSync(this.cfg.auditFile, "a");
     for (let attempt = 1; !this.stopping; attempt++) {
-      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, retry: CONSUMER_RETRY });
       this.consumer = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const now = (e.payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);

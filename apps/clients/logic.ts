@@ -46,6 +46,11 @@ export class PartitionSequencer {
   nextBatch(size: number): { partition: number; seqs: number[] } {
     const partition = this.turn;
     this.turn = (this.turn + 1) % this.partitions;
+    return this.nextBatchOf(partition, size);
+  }
+
+  /** The next batch of `partition`. */
+  nextBatchOf(partition: number, size: number): { partition: number; seqs: number[] } {
     const first = this.seqs[partition] + 1;
     this.seqs[partition] += size;
     return { partition, seqs: Array.from({ length: size }, (_, i) => first + i) };
@@ -55,6 +60,29 @@ export class PartitionSequencer {
   lastSeqs(): number[] {
     return [...this.seqs];
   }
+}
+
+/**
+ * The partitions of each of `min(lanes, partitions)` lanes: every lane-th partition, so no partition
+ * belongs to two lanes.
+ */
+export function lanePartitions(partitions: number, lanes: number): number[][] {
+  const n = Math.max(1, Math.min(lanes, partitions));
+  return Array.from({ length: n }, (_, lane) => Array.from({ length: partitions }, (_, p) => p).filter((p) => p % n === lane));
+}
+
+/**
+ * kafkajs error types after which an idempotent producer's id and sequence numbers are no use: kafkajs
+ * does not reset them itself (the Java client bumps the epoch), so every later send would fail the same way.
+ */
+const PRODUCER_STATE_ERRORS = new Set(["OUT_OF_ORDER_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID", "INVALID_PRODUCER_EPOCH", "INVALID_PRODUCER_ID_MAPPING"]);
+
+/** Whether `err` (or an error it wraps, as kafkajs's retrier does) says the producer id must be renewed. */
+export function needsNewProducerId(err: unknown): boolean {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 10; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === "string" && PRODUCER_STATE_ERRORS.has(e.type)) return true;
+  }
+  return false;
 }
 
 /** A set of integers stored as sorted disjoint ranges: small when the numbers mostly come in runs. */
