@@ -224,7 +224,7 @@ async function producerRate(env: Record<string, string>, name: string): Promise<
 /**
  * The producer with and without idempotence on the same broker(s), topic settings, acks and batch size,
  * in alternating runs (the order flips each round) so that load from other work on the machine falls on
- * both alike. Each rate is the median of its runs; the note adds the median of each round's ratio.
+ * both alike. Each rate is the median of its runs; the target is judged on the median of the rounds' ratios.
  */
 async function benchIdempotence(bootstrap: string, rf: number): Promise<void> {
   const topic = `bench-idempotence-${Date.now().toString(36)}`;
@@ -240,14 +240,15 @@ async function benchIdempotence(bootstrap: string, rf: number): Promise<void> {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const [on, off] = [median(runs.true), median(runs.false)];
   const shown = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
-  const perRound = runs.true.map((x, i) => x / runs.false[i]);
+  // Each round's two runs shared the machine's load of the moment, so their ratio is the measure.
+  const ratio = median(runs.true.map((x, i) => x / runs.false[i]));
   rows.push({
     what: `producer msgs/s, idempotent (acks=all, 4 partitions, RF ${rf})`,
     rate: on,
     baseline: { what: "the same producer, not idempotent, runs interleaved", rate: off },
-    target: ">= 0.9x not idempotent",
-    met: on >= 0.9 * off,
-    note: `${(on / off).toFixed(2)}x (per round: median ${median(perRound).toFixed(2)}x); idempotent ${shown(runs.true)}; not ${shown(runs.false)}`,
+    target: ">= 0.9x not idempotent (median of each round's ratio)",
+    met: ratio >= 0.9,
+    note: `${ratio.toFixed(2)}x (medians: ${(on / off).toFixed(2)}x); idempotent ${shown(runs.true)}; not ${shown(runs.false)}`,
   });
 }
 
