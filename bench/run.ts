@@ -3,7 +3,10 @@
 //  - producer messages/s vs Kafka's ProducerPerformance on the same broker and topic;
 //  - consumer messages/s reading what both wrote.
 // Not a test: it prints numbers and whether each target is met, and exits 0 unless something broke.
-// BENCH_SECONDS (default 20) sets each measuring window; BENCH_CASSANDRA_NODES / BENCH_KAFKA_BROKERS (1).
+//  - producer messages/s with and without idempotence (PRODUCER_IDEMPOTENT), in alternating runs.
+// BENCH_SECONDS (default 20) sets each measuring window; BENCH_CASSANDRA_NODES / BENCH_KAFKA_BROKERS (1);
+// BENCH_AB_ROUNDS (3) the runs of each side of the idempotence comparison. `npm run bench -- writer`,
+// `-- kafka` or `-- idempotence` runs one part.
 import { spawn } from "node:child_process";
 import { kafkaToolsClasspath, startCassandra, startKafka } from "../tests/harness";
 import { AppProcess, httpGet, killAllApps, metricValue, sleep } from "../tests/apps/support";
@@ -13,6 +16,7 @@ import { connectWithRetry, Store } from "../apps/writer/store";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const CASSANDRA_NODES = Number(process.env.BENCH_CASSANDRA_NODES ?? 1);
 const KAFKA_BROKERS = Number(process.env.BENCH_KAFKA_BROKERS ?? 1);
+const AB_ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 3);
 
 interface Row {
   what: string;
@@ -126,17 +130,84 @@ function producerPerformance(classpath: string, bootstrap: string, topic: string
   });
 }
 
-async function benchKafka(): Promise<void> {
+async function benchKafka(parts: { throughput: boolean; idempotence: boolean }): Promise<void> {
   const kafka = await startKafka({ brokers: KAFKA_BROKERS });
   try {
     const servers = kafka.bootstrapServers as unknown;
     const bootstrap = Array.isArray(servers) ? servers.join(",") : String(servers);
-    const topic = `bench-${Date.now().toString(36)}`;
     const rf = Math.min(3, KAFKA_BROKERS);
-    const clientsEnv = { TOPIC: topic, KAFKA_BROKERS: bootstrap, TOPIC_PARTITIONS: "4", TOPIC_REPLICATION_FACTOR: String(rf) };
+    if (parts.throughput) await benchThroughput(bootstrap, rf);
+    if (parts.idempotence) await benchIdempotence(bootstrap, rf);
+  } finally {
+    await kafka.stop();
+  }
+}
 
-    say(`producer for ${SECONDS}s ...`);
-    const producer = new AppProcess("clients", { ...clientsEnv, ROLE: "producer", ...passThrough(["PRODUCER_BATCH_SIZE", "PRODUCER_MAX_IN_FLIGHT"]) }, "producer");
+/** The producer against ProducerPerformance, then the consumer reading what both wrote. */
+async function benchThroughput(bootstrap: string, rf: number): Promise<void> {
+  const topic = `bench-${Date.now().toString(36)}`;
+  const clientsEnv = { TOPIC: topic, KAFKA_BROKERS: bootstrap, TOPIC_PARTITIONS: "4", TOPIC_REPLICATION_FACTOR: String(rf) };
+
+  say(`producer for ${SECONDS}s ...`);
+  const producer = new AppProcess("clients", { ...clientsEnv, ROLE: "producer", ...passThrough(["PRODUCER_BATCH_SIZE", "PRODUCER_MAX_IN_FLIGHT", "PRODUCER_IDEMPOTENT"]) }, "producer");
+  const port = await producer.httpPort();
+  const deadline = Date.now() + 120_000;
+  while ((await metric(port, "clients_messages_sent_total")) < 10_000 && Date.now() < deadline) await sleep(200);
+  const s0 = await metric(port, "clients_messages_sent_total");
+  const t0 = Date.now();
+  await sleep(SECONDS * 1000);
+  const s1 = await metric(port, "clients_messages_sent_total");
+  const producerRate = (s1 - s0) / ((Date.now() - t0) / 1000);
+  await producer.stop();
+  const published = Number(producer.lines.find((l) => /producer stopped after/.test(l.msg))?.published ?? s1);
+
+  say("ProducerPerformance ...");
+  const records = Math.max(200_000, Math.round(producerRate * SECONDS * 3));
+  const ppRate = await producerPerformance(await kafkaToolsClasspath(), bootstrap, topic, records);
+  rows.push({
+    what: `producer msgs/s (acks=all, 4 partitions, RF ${rf})`,
+    rate: producerRate,
+    baseline: { what: "Kafka ProducerPerformance (8-byte records, acks=all)", rate: ppRate },
+    target: ">= 1/3 of ProducerPerformance",
+    met: producerRate >= ppRate / 3,
+    note: `${((100 * producerRate) / ppRate).toFixed(0)}% of ProducerPerformance`,
+  });
+
+  // The consumer reads everything both wrote, from the beginning, in a fresh group.
+  const total = published + records;
+  say(`consumer reading ${total} messages ...`);
+  const consumer = new AppProcess("clients", { ...clientsEnv, ROLE: "consumer", GROUP_ID: `${topic}-bench` }, "consumer");
+  const cport = await consumer.httpPort();
+  let c0 = 0;
+  let startedAt = 0;
+  const cDeadline = Date.now() + 600_000;
+  for (;;) {
+    const got = await metric(cport, "clients_messages_received_total");
+    if (got > 0 && startedAt === 0) {
+      startedAt = Date.now();
+      c0 = got;
+    }
+    if (got >= total || Date.now() > cDeadline) {
+      const consumerRate = (got - c0) / ((Date.now() - startedAt) / 1000);
+      rows.push({
+        what: "consumer msgs/s (one group member, 4 partitions)",
+        rate: consumerRate,
+        baseline: { what: "the producer above", rate: producerRate },
+        target: "keeps up with the producer",
+        met: consumerRate >= producerRate && got >= total,
+        note: `${got}/${total} messages`,
+      });
+      break;
+    }
+    await sleep(250);
+  }
+  await consumer.stop();
+}
+
+/** Messages/s the producer app publishes (acknowledged) over SECONDS, after a warm-up of 10,000 messages. */
+async function producerRate(env: Record<string, string>, name: string): Promise<number> {
+  const producer = new AppProcess("clients", { ...env, ROLE: "producer" }, name);
+  try {
     const port = await producer.httpPort();
     const deadline = Date.now() + 120_000;
     while ((await metric(port, "clients_messages_sent_total")) < 10_000 && Date.now() < deadline) await sleep(200);
@@ -144,54 +215,41 @@ async function benchKafka(): Promise<void> {
     const t0 = Date.now();
     await sleep(SECONDS * 1000);
     const s1 = await metric(port, "clients_messages_sent_total");
-    const producerRate = (s1 - s0) / ((Date.now() - t0) / 1000);
-    await producer.stop();
-    const published = Number(producer.lines.find((l) => /producer stopped after/.test(l.msg))?.published ?? s1);
-
-    say("ProducerPerformance ...");
-    const records = Math.max(200_000, Math.round(producerRate * SECONDS * 3));
-    const ppRate = await producerPerformance(await kafkaToolsClasspath(), bootstrap, topic, records);
-    rows.push({
-      what: `producer msgs/s (acks=all, 4 partitions, RF ${rf})`,
-      rate: producerRate,
-      baseline: { what: "Kafka ProducerPerformance (8-byte records, acks=all)", rate: ppRate },
-      target: ">= 1/3 of ProducerPerformance",
-      met: producerRate >= ppRate / 3,
-      note: `${((100 * producerRate) / ppRate).toFixed(0)}% of ProducerPerformance`,
-    });
-
-    // The consumer reads everything both wrote, from the beginning, in a fresh group.
-    const total = published + records;
-    say(`consumer reading ${total} messages ...`);
-    const consumer = new AppProcess("clients", { ...clientsEnv, ROLE: "consumer", GROUP_ID: `${topic}-bench` }, "consumer");
-    const cport = await consumer.httpPort();
-    let c0 = 0;
-    let startedAt = 0;
-    const cDeadline = Date.now() + 600_000;
-    for (;;) {
-      const got = await metric(cport, "clients_messages_received_total");
-      if (got > 0 && startedAt === 0) {
-        startedAt = Date.now();
-        c0 = got;
-      }
-      if (got >= total || Date.now() > cDeadline) {
-        const consumerRate = (got - c0) / ((Date.now() - startedAt) / 1000);
-        rows.push({
-          what: "consumer msgs/s (one group member, 4 partitions)",
-          rate: consumerRate,
-          baseline: { what: "the producer above", rate: producerRate },
-          target: "keeps up with the producer",
-          met: consumerRate >= producerRate && got >= total,
-          note: `${got}/${total} messages`,
-        });
-        break;
-      }
-      await sleep(250);
-    }
-    await consumer.stop();
+    return (s1 - s0) / ((Date.now() - t0) / 1000);
   } finally {
-    await kafka.stop();
+    await producer.stop();
   }
+}
+
+/**
+ * The producer with and without idempotence on the same broker(s), topic settings, acks and batch size,
+ * in alternating runs (the order flips each round) so that load from other work on the machine falls on
+ * both alike. Each rate is the median of its runs; the target is judged on the median of the rounds' ratios.
+ */
+async function benchIdempotence(bootstrap: string, rf: number): Promise<void> {
+  const topic = `bench-idempotence-${Date.now().toString(36)}`;
+  const env = { TOPIC: topic, KAFKA_BROKERS: bootstrap, TOPIC_PARTITIONS: "4", TOPIC_REPLICATION_FACTOR: String(rf), ...passThrough(["PRODUCER_BATCH_SIZE", "PRODUCER_MAX_IN_FLIGHT"]) };
+  const runs: Record<"true" | "false", number[]> = { true: [], false: [] };
+  for (let round = 0; round < AB_ROUNDS; round++) {
+    const order = round % 2 === 0 ? (["false", "true"] as const) : (["true", "false"] as const);
+    for (const idempotent of order) {
+      say(`producer, PRODUCER_IDEMPOTENT=${idempotent}, round ${round + 1} of ${AB_ROUNDS}, ${SECONDS}s ...`);
+      runs[idempotent].push(await producerRate({ ...env, PRODUCER_IDEMPOTENT: idempotent }, `producer-idempotent-${idempotent}`));
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [on, off] = [median(runs.true), median(runs.false)];
+  const shown = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
+  // Each round's two runs shared the machine's load of the moment, so their ratio is the measure.
+  const ratio = median(runs.true.map((x, i) => x / runs.false[i]));
+  rows.push({
+    what: `producer msgs/s, idempotent (acks=all, 4 partitions, RF ${rf})`,
+    rate: on,
+    baseline: { what: "the same producer, not idempotent, runs interleaved", rate: off },
+    target: ">= 0.9x not idempotent (median of each round's ratio)",
+    met: ratio >= 0.9,
+    note: `${ratio.toFixed(2)}x (medians: ${(on / off).toFixed(2)}x); idempotent ${shown(runs.true)}; not ${shown(runs.false)}`,
+  });
 }
 
 function printTable(): void {
@@ -207,7 +265,7 @@ function printTable(): void {
 async function main(): Promise<void> {
   const only = process.argv[2];
   if (!only || only === "writer") await benchWriter();
-  if (!only || only === "kafka") await benchKafka();
+  if (!only || only === "kafka" || only === "idempotence") await benchKafka({ throughput: only !== "idempotence", idempotence: only !== "kafka" });
   printTable();
 }
 

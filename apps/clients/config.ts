@@ -17,6 +17,8 @@ export const clientsEnv = {
   PRODUCER_ID: optionalText(),
   PRODUCER_BATCH_SIZE: int({ min: 1, max: 100_000, fallback: 250 }),
   PRODUCER_MAX_IN_FLIGHT: int({ min: 1, max: 256, fallback: 8 }),
+  /** kafkajs's idempotent producer: the brokers drop a batch sent again after its acknowledgement was lost. */
+  PRODUCER_IDEMPOTENT: oneOf(["true", "false"] as const, "true"),
   /** A file the consumer appends "partition offset producer seq" to for every message (drills and tests). */
   CONSUMER_AUDIT_FILE: optionalText(),
   HTTP_PORT: int({ min: 0, max: 65535, fallback: 8080 }),
@@ -33,6 +35,7 @@ export interface ClientsConfig {
   readonly producerId: string;
   readonly batchSize: number;
   readonly maxInFlight: number;
+  readonly idempotent: boolean;
   readonly auditFile?: string;
   readonly httpPort: number;
 }
@@ -62,6 +65,7 @@ export function loadClientsConfig(env: Record<string, string | undefined>): EnvR
       producerId: e.PRODUCER_ID ?? `${os.hostname()}-${Math.random().toString(16).slice(2, 10)}`,
       batchSize: e.PRODUCER_BATCH_SIZE,
       maxInFlight: e.PRODUCER_MAX_IN_FLIGHT,
+      idempotent: e.PRODUCER_IDEMPOTENT === "true",
       auditFile: e.CONSUMER_AUDIT_FILE,
       httpPort: e.HTTP_PORT,
     },

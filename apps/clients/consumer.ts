@@ -1,12 +1,22 @@
 // ROLE=consumer: a group member that reads whatever partitions the group gives it, commits offsets and
-// counts gaps and duplicates per producer from the headers.
+// counts gaps, duplicates (stored twice) and redeliveries (read twice) per producer from the headers.
 import * as fs from "node:fs";
 import { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import { Counter, Gauge, Registry } from "prom-client";
 import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import type { ClientsConfig } from "./config";
+import { CONSUMER_RETRY } from "./kafka";
 import { DeliveryTracker, gainedPartitions, HEADER_PRODUCER, HEADER_SEQ, receivedLine } from "./logic";
+
+/**
+ * A member that stops heartbeating is dropped after this long. kafkajs heartbeats only between fetches
+ * and batches, so a starved or throttled process can miss a short session: at 10 s one expired during a
+ * single slow first fetch on a loaded machine. Recovery from an outage does not wait for it (see
+ * CONSUMER_RETRY); a consumer restarted after a kill does.
+ */
+const SESSION_TIMEOUT_MS = 30_000;
+const HEARTBEAT_INTERVAL_MS = 3000;
 
 export class ConsumerRole {
   private consumer?: Consumer;
@@ -20,7 +30,7 @@ export class ConsumerRole {
   private fail: (reason: string) => void = () => undefined;
   /** Settles when kafkajs gives up on the group for good (the process must restart). */
   readonly failed = new Promise<string>((resolve) => (this.fail = resolve));
-  private readonly metrics: { received: Counter; lag: Gauge; gaps: Gauge; duplicates: Gauge; unlabelled: Counter };
+  private readonly metrics: { received: Counter; lag: Gauge; gaps: Gauge; duplicates: Gauge; redelivered: Gauge; unlabelled: Counter };
 
   constructor(
     private readonly kafka: Kafka,
@@ -32,7 +42,8 @@ export class ConsumerRole {
       received: new Counter({ name: "clients_messages_received_total", help: "Messages received", registers: [registry] }),
       lag: new Gauge({ name: "clients_consumer_lag", help: "Messages behind the partition's end, as of the last batch", labelNames: ["partition"], registers: [registry] }),
       gaps: new Gauge({ name: "clients_sequence_gaps", help: "Per-producer sequence numbers missing on the partitions this consumer owns", registers: [registry] }),
-      duplicates: new Gauge({ name: "clients_duplicate_messages", help: "Messages received more than once (same producer, partition and seq)", registers: [registry] }),
+      duplicates: new Gauge({ name: "clients_duplicate_messages", help: "Messages stored twice (same producer, partition and seq at two offsets)", registers: [registry] }),
+      redelivered: new Gauge({ name: "clients_redelivered_messages", help: "Messages read again at an offset already processed (after a rejoin or rebalance)", registers: [registry] }),
       unlabelled: new Counter({ name: "clients_messages_without_headers_total", help: "Messages without producer-id/seq headers", registers: [registry] }),
     };
   }
@@ -62,7 +73,7 @@ export class ConsumerRole {
     const { topic, groupId } = this.cfg;
     if (this.cfg.auditFile) this.auditFd = fs.openSync(this.cfg.auditFile, "a");
     for (let attempt = 1; !this.stopping; attempt++) {
-      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, retry: CONSUMER_RETRY });
       this.consumer = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const now = (e.payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
@@ -102,7 +113,7 @@ export class ConsumerRole {
       const producer = message.headers?.[HEADER_PRODUCER]?.toString();
       const seq = Number(message.headers?.[HEADER_SEQ]?.toString());
       if (producer !== undefined && Number.isInteger(seq)) {
-        this.tracker.record(producer, batch.partition, seq);
+        this.tracker.record(producer, batch.partition, seq, Number(message.offset));
         if (this.auditFd !== undefined) audit.push(`${batch.partition} ${message.offset} ${producer} ${seq}\n`);
       } else {
         this.metrics.unlabelled.inc();
@@ -122,6 +133,7 @@ export class ConsumerRole {
     const totals = this.tracker.totals();
     this.metrics.gaps.set(totals.gaps);
     this.metrics.duplicates.set(totals.duplicates);
+    this.metrics.redelivered.set(totals.redelivered);
     await heartbeat();
   }
 }

@@ -46,6 +46,11 @@ export class PartitionSequencer {
   nextBatch(size: number): { partition: number; seqs: number[] } {
     const partition = this.turn;
     this.turn = (this.turn + 1) % this.partitions;
+    return this.nextBatchOf(partition, size);
+  }
+
+  /** The next batch of `partition`. */
+  nextBatchOf(partition: number, size: number): { partition: number; seqs: number[] } {
     const first = this.seqs[partition] + 1;
     this.seqs[partition] += size;
     return { partition, seqs: Array.from({ length: size }, (_, i) => first + i) };
@@ -55,6 +60,29 @@ export class PartitionSequencer {
   lastSeqs(): number[] {
     return [...this.seqs];
   }
+}
+
+/**
+ * The partitions of each of `min(lanes, partitions)` lanes: every lane-th partition, so no partition
+ * belongs to two lanes.
+ */
+export function lanePartitions(partitions: number, lanes: number): number[][] {
+  const n = Math.max(1, Math.min(lanes, partitions));
+  return Array.from({ length: n }, (_, lane) => Array.from({ length: partitions }, (_, p) => p).filter((p) => p % n === lane));
+}
+
+/**
+ * kafkajs error types after which an idempotent producer's id and sequence numbers are no use: kafkajs
+ * does not reset them itself (the Java client bumps the epoch), so every later send would fail the same way.
+ */
+const PRODUCER_STATE_ERRORS = new Set(["OUT_OF_ORDER_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID", "INVALID_PRODUCER_EPOCH", "INVALID_PRODUCER_ID_MAPPING"]);
+
+/** Whether `err` (or an error it wraps, as kafkajs's retrier does) says the producer id must be renewed. */
+export function needsNewProducerId(err: unknown): boolean {
+  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 10; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === "string" && PRODUCER_STATE_ERRORS.has(e.type)) return true;
+  }
+  return false;
 }
 
 /** A set of integers stored as sorted disjoint ranges: small when the numbers mostly come in runs. */
@@ -120,28 +148,45 @@ export class IntervalSet {
 export interface ProducerStats {
   readonly received: number;
   readonly distinct: number;
+  /** Stored twice: the same seq at another offset (the producer sent a batch again and the brokers kept both). */
   readonly duplicates: number;
+  /** Read twice: an offset at or below one this consumer had already processed (after a rejoin or a rebalance). */
+  readonly redelivered: number;
   readonly gaps: number;
 }
 
+type Entry = { producer: string; partition: number; seqs: IntervalSet; received: number; redelivered: number };
+
 /**
- * Counts, per producer, the messages received, duplicates (same producer, partition and seq twice) and
- * gaps (seqs missing between the first and the last one seen on a partition). A partition newly
- * assigned to this consumer starts afresh: what came before was another consumer's.
+ * Counts, per producer, the messages received, duplicates (the same producer, partition and seq stored at
+ * two offsets), redeliveries (an offset read again) and gaps (seqs missing between the first and the last
+ * one seen on a partition). Duplicates are the producer's doing, redeliveries the consumer group's
+ * at-least-once delivery: kept apart so a drill can tell which one it saw. A partition newly assigned to
+ * this consumer starts afresh: what came before was another consumer's.
  */
 export class DeliveryTracker {
-  private readonly seen = new Map<string, { producer: string; partition: number; seqs: IntervalSet; received: number }>();
+  private readonly seen = new Map<string, Entry>();
+  /** The highest offset processed per partition. */
+  private readonly highest = new Map<number, number>();
   private total = 0;
 
-  record(producer: string, partition: number, seq: number): "new" | "duplicate" {
+  record(producer: string, partition: number, seq: number, offset?: number): "new" | "duplicate" | "redelivered" {
     const key = `${partition}\u0000${producer}`;
     let entry = this.seen.get(key);
     if (!entry) {
-      entry = { producer, partition, seqs: new IntervalSet(), received: 0 };
+      entry = { producer, partition, seqs: new IntervalSet(), received: 0, redelivered: 0 };
       this.seen.set(key, entry);
     }
     entry.received++;
     this.total++;
+    if (offset !== undefined) {
+      const top = this.highest.get(partition);
+      if (top !== undefined && offset <= top) {
+        entry.redelivered++;
+        return "redelivered";
+      }
+      this.highest.set(partition, offset);
+    }
     return entry.seqs.add(seq) ? "new" : "duplicate";
   }
 
@@ -149,6 +194,7 @@ export class DeliveryTracker {
   resetPartitions(partitions: Iterable<number>): void {
     const reset = new Set(partitions);
     for (const [key, entry] of this.seen) if (reset.has(entry.partition)) this.seen.delete(key);
+    for (const p of reset) this.highest.delete(p);
   }
 
   get received(): number {
@@ -156,26 +202,29 @@ export class DeliveryTracker {
   }
 
   byProducer(): Record<string, ProducerStats> {
-    const out: Record<string, { received: number; distinct: number; duplicates: number; gaps: number }> = {};
+    const out: Record<string, { received: number; distinct: number; duplicates: number; redelivered: number; gaps: number }> = {};
     for (const e of this.seen.values()) {
-      const s = (out[e.producer] ??= { received: 0, distinct: 0, duplicates: 0, gaps: 0 });
+      const s = (out[e.producer] ??= { received: 0, distinct: 0, duplicates: 0, redelivered: 0, gaps: 0 });
       const distinct = e.seqs.size;
       s.received += e.received;
       s.distinct += distinct;
-      s.duplicates += e.received - distinct;
+      s.duplicates += e.received - e.redelivered - distinct;
+      s.redelivered += e.redelivered;
       s.gaps += e.seqs.holes;
     }
     return out;
   }
 
-  totals(): { duplicates: number; gaps: number } {
+  totals(): { duplicates: number; redelivered: number; gaps: number } {
     let duplicates = 0;
+    let redelivered = 0;
     let gaps = 0;
     for (const s of Object.values(this.byProducer())) {
       duplicates += s.duplicates;
+      redelivered += s.redelivered;
       gaps += s.gaps;
     }
-    return { duplicates, gaps };
+    return { duplicates, redelivered, gaps };
   }
 }
 

@@ -5,11 +5,21 @@ import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import { ProgressMeter } from "../common/progress";
 import type { ClientsConfig } from "./config";
-import { formatValue, HEADER_PRODUCER, HEADER_SEQ, PartitionSequencer, publishedLine, StallWatch } from "./logic";
+import { formatValue, HEADER_PRODUCER, HEADER_SEQ, lanePartitions, needsNewProducerId, PartitionSequencer, publishedLine, StallWatch } from "./logic";
 
 const SEND_BACKOFF = { initialMs: 200, maxMs: 5000, factor: 2, jitter: 0.3 };
+/** kafkajs's retries inside one send. The idempotent producer's are unlimited: kafkajs's default for it. */
+const SEND_RETRY = { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 };
 /** No acknowledgement for this long, with batches in flight: publishing is blocked (log, metric, /readyz). */
 export const STALL_MS = 10_000;
+
+/** Where a lane sends: its producer and its next batch. */
+interface Lane {
+  producer: Producer;
+  /** The producer replaced one whose id the brokers refused, and is not connected yet. */
+  renewing?: boolean;
+  nextBatch(size: number): { partition: number; seqs: number[] };
+}
 
 export class ProducerRole {
   private stopping = false;
@@ -52,18 +62,20 @@ export class ProducerRole {
   /** Publishes until stop(); every batch taken is sent until acknowledged. Resolves to the exit code. */
   async run(partitions: number): Promise<number> {
     const { topic } = this.cfg;
-    const producer = this.kafka.producer({ allowAutoTopicCreation: false, retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 } });
-    await producer.connect();
-    this.connected = true;
     const sequencer = new PartitionSequencer(partitions);
-    this.log.info({ producerId: this.cfg.producerId, partitions, brokers: this.cfg.brokers }, `${topic}: start publishing messages to ${this.cfg.brokers.join(",")}`);
+    const lanes = this.lanes(sequencer);
+    await Promise.all([...new Set(lanes.map((l) => l.producer))].map((p) => p.connect()));
+    this.connected = true;
+    this.log.info(
+      { producerId: this.cfg.producerId, partitions, brokers: this.cfg.brokers, idempotent: this.cfg.idempotent, lanes: lanes.length },
+      `${topic}: start publishing messages to ${this.cfg.brokers.join(",")}`,
+    );
     this.progress = new ProgressMeter(0);
     this.stall = new StallWatch(STALL_MS, Date.now());
     const watch = setInterval(() => this.checkStall(), 1000);
-    const lanes = Array.from({ length: this.cfg.maxInFlight }, () => this.lane(producer, sequencer));
-    await Promise.all(lanes);
+    await Promise.all(lanes.map((lane) => this.runLane(lane)));
     clearInterval(watch);
-    await producer.disconnect().catch(() => undefined);
+    await Promise.all([...new Set(lanes.map((l) => l.producer))].map((p) => p.disconnect().catch(() => undefined)));
     this.log.info(
       { producerId: this.cfg.producerId, published: this.published, lastSeqs: sequencer.lastSeqs() },
       `${topic}: producer stopped after ${this.published} messages published`,
@@ -71,15 +83,39 @@ export class ProducerRole {
     return 0;
   }
 
-  private async lane(producer: Producer, sequencer: PartitionSequencer): Promise<void> {
+  /**
+   * Not idempotent: `maxInFlight` lanes share one producer and take partitions in turn. Idempotent: each
+   * lane has its own producer (kafkajs sends one request at a time per broker and producer id) and its
+   * own partitions, and sends one batch at a time, so a partition has at most one batch in flight. kafkajs
+   * takes a failed request's sequence numbers back; with nothing else sent to the partition meanwhile, a
+   * batch sent again reuses them and the broker drops it if the first send was written after all.
+   */
+  private lanes(sequencer: PartitionSequencer): Lane[] {
+    if (!this.cfg.idempotent) {
+      const producer = this.newProducer();
+      return Array.from({ length: this.cfg.maxInFlight }, () => ({ producer, nextBatch: (size: number) => sequencer.nextBatch(size) }));
+    }
+    return lanePartitions(sequencer.partitions, this.cfg.maxInFlight).map((owned) => {
+      let turn = 0;
+      return { producer: this.newProducer(), nextBatch: (size: number) => sequencer.nextBatchOf(owned[turn++ % owned.length], size) };
+    });
+  }
+
+  private newProducer(): Producer {
+    return this.cfg.idempotent
+      ? this.kafka.producer({ allowAutoTopicCreation: false, idempotent: true, retry: { ...SEND_RETRY, retries: Number.MAX_SAFE_INTEGER } })
+      : this.kafka.producer({ allowAutoTopicCreation: false, retry: SEND_RETRY });
+  }
+
+  private async runLane(lane: Lane): Promise<void> {
     while (!this.stopping) {
-      const { partition, seqs } = sequencer.nextBatch(this.cfg.batchSize);
+      const { partition, seqs } = lane.nextBatch(this.cfg.batchSize);
       const messages: Message[] = seqs.map((seq) => ({
         partition,
         value: formatValue(Math.random()),
         headers: { [HEADER_PRODUCER]: this.cfg.producerId, [HEADER_SEQ]: String(seq) },
       }));
-      await this.sendUntilAcked(producer, messages);
+      await this.sendUntilAcked(lane, messages);
       this.count(messages.length);
     }
   }
@@ -91,14 +127,18 @@ export class ProducerRole {
     this.log.warn({ sinceMs, inFlight: this.inFlight }, `${this.cfg.topic}: publishing is blocked: no batch acknowledged for ${Math.round(sinceMs / 1000)} s`);
   }
 
-  private async sendUntilAcked(producer: Producer, messages: Message[]): Promise<void> {
+  private async sendUntilAcked(lane: Lane, messages: Message[]): Promise<void> {
     this.metrics.inFlight.inc();
     this.inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
         const started = process.hrtime.bigint();
         try {
-          await producer.send({ topic: this.cfg.topic, messages, acks: -1, timeout: 30_000 });
+          if (lane.renewing) {
+            await lane.producer.connect();
+            lane.renewing = false;
+          }
+          await lane.producer.send({ topic: this.cfg.topic, messages, acks: -1, timeout: 30_000 });
           this.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
           const blockedMs = this.stall.acked(Date.now());
           if (blockedMs !== undefined) {
@@ -110,6 +150,13 @@ export class ProducerRole {
           this.metrics.failures.inc();
           const delayMs = backoffDelay(attempt, SEND_BACKOFF);
           this.log.warn({ attempt, delayMs, messages: messages.length, err: errText(err) }, "publishing a batch failed, sending it again");
+          if (this.cfg.idempotent && !lane.renewing && needsNewProducerId(err)) {
+            // The broker refused the batch, so sending it under a new producer id cannot duplicate it.
+            this.log.warn({ err: errText(err) }, `${this.cfg.topic}: the brokers refused this producer id's sequence numbers; starting over with a new producer id`);
+            await lane.producer.disconnect().catch(() => undefined);
+            lane.producer = this.newProducer();
+            lane.renewing = true;
+          }
           await sleep(delayMs);
         }
       }

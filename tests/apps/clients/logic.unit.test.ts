@@ -6,6 +6,8 @@ import {
   formatValue,
   gainedPartitions,
   IntervalSet,
+  lanePartitions,
+  needsNewProducerId,
   PartitionSequencer,
   planPartitions,
   publishedLine,
@@ -26,6 +28,34 @@ describe("the producer", () => {
     expect(got.map((b) => b.partition)).toEqual([0, 1, 2, 3, 0]);
     expect(got.map((b) => b.seqs)).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3], [4, 5, 6]]);
     expect(s.lastSeqs()).toEqual([6, 3, 3, 3]);
+  });
+
+  it("idempotent: gives each partition to exactly one lane, and no more lanes than partitions", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 64 }), (partitions, lanes) => {
+        const got = lanePartitions(partitions, lanes);
+        expect(got).toHaveLength(Math.min(partitions, lanes));
+        expect(got.every((owned) => owned.length > 0)).toBe(true);
+        expect(got.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: partitions }, (_, p) => p));
+      }),
+    );
+    expect(lanePartitions(4, 8)).toEqual([[0], [1], [2], [3]]);
+    expect(lanePartitions(8, 3)).toEqual([[0, 3, 6], [1, 4, 7], [2, 5]]);
+    const s = new PartitionSequencer(4);
+    s.nextBatchOf(2, 3);
+    expect(s.nextBatchOf(2, 2)).toEqual({ partition: 2, seqs: [4, 5] });
+    expect(s.lastSeqs()).toEqual([0, 0, 5, 0]);
+  });
+
+  it("idempotent: starts over with a new producer id only when the brokers refuse its sequence numbers", () => {
+    const protocol = (type: string) => Object.assign(new Error(type), { name: "KafkaJSProtocolError", type });
+    expect(needsNewProducerId(protocol("OUT_OF_ORDER_SEQUENCE_NUMBER"))).toBe(true);
+    expect(needsNewProducerId(protocol("UNKNOWN_PRODUCER_ID"))).toBe(true);
+    // kafkajs's retrier wraps the broker's error.
+    expect(needsNewProducerId(Object.assign(new Error("wrapped"), { cause: protocol("INVALID_PRODUCER_EPOCH") }))).toBe(true);
+    expect(needsNewProducerId(protocol("NOT_ENOUGH_REPLICAS"))).toBe(false);
+    expect(needsNewProducerId(new Error("Connection error"))).toBe(false);
+    expect(needsNewProducerId(undefined)).toBe(false);
   });
 
   it("creates a missing topic, adds partitions, and refuses to remove them", () => {
@@ -74,11 +104,22 @@ describe("the consumer's accounting", () => {
     for (const seq of [1, 2, 2, 3]) t.record("p1", 1, seq);
     for (const seq of [10, 11, 12]) t.record("p2", 0, seq);
     expect(t.byProducer()).toEqual({
-      p1: { received: 9, distinct: 8, duplicates: 1, gaps: 1 },
-      p2: { received: 3, distinct: 3, duplicates: 0, gaps: 0 },
+      p1: { received: 9, distinct: 8, duplicates: 1, redelivered: 0, gaps: 1 },
+      p2: { received: 3, distinct: 3, duplicates: 0, redelivered: 0, gaps: 0 },
     });
-    expect(t.totals()).toEqual({ duplicates: 1, gaps: 1 });
+    expect(t.totals()).toEqual({ duplicates: 1, redelivered: 0, gaps: 1 });
     expect(t.received).toBe(12);
+  });
+
+  it("tells a message stored twice (same seq, another offset) from one read twice (an offset already processed)", () => {
+    const t = new DeliveryTracker();
+    // partition 0: offsets 0-3 hold seqs 1, 2, 2, 3 (seq 2 stored twice); then a rejoin re-reads offsets 2-3
+    [[1, 0], [2, 1], [2, 2], [3, 3], [2, 2], [3, 3], [4, 4]].forEach(([seq, offset]) => t.record("p1", 0, seq, offset));
+    // partition 1 keeps its own offsets: offset 0 there is not a re-read of partition 0's offset 0
+    expect(t.record("p1", 1, 1, 0)).toBe("new");
+    expect(t.record("p1", 1, 1, 0)).toBe("redelivered");
+    expect(t.byProducer()).toEqual({ p1: { received: 9, distinct: 5, duplicates: 1, redelivered: 3, gaps: 0 } });
+    expect(t.totals()).toEqual({ duplicates: 1, redelivered: 3, gaps: 0 });
   });
 
   it("starts afresh on a partition newly assigned to it (the earlier messages were another consumer's)", () => {
@@ -87,7 +128,11 @@ describe("the consumer's accounting", () => {
     t.record("p1", 0, 2);
     t.resetPartitions(gainedPartitions([1], [0, 1]));
     t.record("p1", 0, 50);
-    expect(t.totals()).toEqual({ duplicates: 0, gaps: 0 });
+    expect(t.totals()).toEqual({ duplicates: 0, redelivered: 0, gaps: 0 });
+    t.record("p1", 0, 51, 7);
+    expect(t.record("p1", 0, 51, 7)).toBe("redelivered");
+    t.resetPartitions([0]);
+    expect(t.record("p1", 0, 51, 7)).toBe("new");
     expect(gainedPartitions([0, 1], [1, 2, 3])).toEqual([2, 3]);
   });
 });
@@ -115,6 +160,16 @@ describe("the clients' environment", () => {
       'TOPIC_PARTITIONS="-1"; allowed: an integer from 1 to 10000 (default 4)',
       'TOPIC_REPLICATION_FACTOR="three"; allowed: an integer from 1 to 100 (default 3)',
     ]);
+  });
+
+  it("is idempotent unless PRODUCER_IDEMPOTENT=false; any other value is named with the allowed ones", () => {
+    const base = { ROLE: "producer", TOPIC: "t", KAFKA_BROKERS: "a" };
+    const idempotent = (v?: string) => {
+      const r = loadClientsConfig({ ...base, PRODUCER_IDEMPOTENT: v });
+      return r.ok ? r.value.idempotent : r.problems;
+    };
+    expect([idempotent(undefined), idempotent("true"), idempotent("FALSE"), idempotent("false")]).toEqual([true, true, false, false]);
+    expect(idempotent("yes")).toEqual(['PRODUCER_IDEMPOTENT="yes"; allowed: one of true, false (default true)']);
   });
 
   it("refuses more in-sync replicas than replicas", () => {
