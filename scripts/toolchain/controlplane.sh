@@ -7,8 +7,10 @@
 #   scripts/toolchain/controlplane.sh reset    # stop + delete cluster state (etcd data, PV dirs, registry data)
 #
 # Processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, a fake volume
-# provisioner (bash loop: one local PV per pending PVC of class "standard" once the scheduler has picked
-# its node) and registry 127.0.0.1:5001.
+# provisioner (bash loop: one local PV per pending PVC of class "standard" or "shared" once the scheduler
+# has picked its node) and registry 127.0.0.1:5001. "standard" volumes stay on their node, as kind's;
+# "shared" ones (a directory of this machine, which every real node of node.sh mounts alike: the stand-in
+# for network storage such as NFS) may follow their pod to any real node.
 # Nodes (like the reference kind cluster): kind-control-plane (tainted) + kind-worker..kind-worker4, all
 # labelled type=kwok; scripts/toolchain/node.sh can join this machine as a real node beside them.
 # State, pid files, logs and the kubeconfig live in ${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}/cluster.
@@ -147,6 +149,15 @@ reclaimPolicy: Delete
 volumeBindingMode: WaitForFirstConsumer
 allowVolumeExpansion: true
 ---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: shared
+provisioner: streamstack.local/fake
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
@@ -163,9 +174,10 @@ EOF
 }
 
 # The fake provisioner: nothing else provisions volumes. Every 2s it creates a `local` PV pre-bound
-# (claimRef) to each Pending PVC of class "standard" that the scheduler has given a node (annotation
-# volume.kubernetes.io/selected-node, WaitForFirstConsumer), with node affinity to that node, so the PV
-# controller binds it and the pod is bound to the node. The directory ($CL/volumes/pvc-<uid>) is made
+# (claimRef) to each Pending PVC of class "standard" or "shared" that the scheduler has given a node
+# (annotation volume.kubernetes.io/selected-node, WaitForFirstConsumer). "standard": node affinity to that
+# node, so the pod is bound to it. "shared": affinity to every real node (label streamstack.local/real-node),
+# which all mount the same directory of this machine, so a pod may move to another. The directory ($CL/volumes/pvc-<uid>) is made
 # first: kubelet on a real node mounts it and applies fsGroup (it does not for hostPath). Released or
 # Failed PVs it made are deleted with their directories.
 provisioner_loop() {
@@ -176,7 +188,12 @@ kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=10s "\$@"; }
 while :; do
   kc get pvc -A -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.namespace} {.metadata.name} {.metadata.uid} {.spec.storageClassName} {.spec.resources.requests.storage} {.spec.accessModes[0]} {.spec.volumeMode} {.metadata.annotations.volume\.kubernetes\.io/selected-node}{"\n"}{end}' 2>/dev/null |
   while read -r ns name uid class size mode vmode node; do
-    [ "\$class" = standard ] || continue
+    # standard: the volume stays on the node the scheduler picked. shared: any real node mounts it.
+    case "\$class" in
+      standard) key=kubernetes.io/hostname; value="\$node" ;;
+      shared) key=streamstack.local/real-node; value=true ;;
+      *) continue ;;
+    esac
     [ -n "\$node" ] || continue   # no selected node yet: no pod using the claim has been scheduled
     pv="pvc-\$uid"
     kc get pv "\$pv" >/dev/null 2>&1 && continue
@@ -194,14 +211,14 @@ spec:
   accessModes: [\${mode:-ReadWriteOnce}]
   volumeMode: \${vmode:-Filesystem}
   persistentVolumeReclaimPolicy: Delete
-  storageClassName: standard
+  storageClassName: \$class
   claimRef: {namespace: \$ns, name: \$name, uid: \$uid}
   local: {path: "$CL/volumes/\$pv"}
   nodeAffinity:
     required:
       nodeSelectorTerms:
       - matchExpressions:
-        - {key: kubernetes.io/hostname, operator: In, values: ["\$node"]}
+        - {key: \$key, operator: In, values: ["\$value"]}
 PV
   done
   kc get pv -l streamstack.local/fake-pv=true -o jsonpath='{range .items[?(@.status.phase!="Bound")]}{.metadata.name} {.status.phase}{"\n"}{end}' 2>/dev/null |

@@ -5,6 +5,8 @@
 #   scripts/toolchain/node.sh status   # exit 0 when every process runs and the node is Ready
 #   scripts/toolchain/node.sh stop     # undoes what start did: processes, pods, mounts, bridge, node IP,
 #                                      # iptables chains, sysctls, cgroups, the Node and kube-dns objects
+#   STREAMSTACK_NODE_INDEX=2 scripts/toolchain/node.sh start|status|stop
+#                                      # a second real node on the same machine (after node 1; see below)
 #
 # Processes: containerd (its own instance: config, root, state and socket under the cache, not Docker's),
 # kubelet, kube-proxy (iptables mode) and CoreDNS (a host process on the node IP behind the Service
@@ -15,9 +17,16 @@
 # scheduler.alpha.kubernetes.io/node-selector: streamstack.local/real-node=true.
 # Pid files, configs and state live in ${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}/node, logs in node/logs.
 #
+# Node 2..8 (STREAMSTACK_NODE_INDEX=k) is a further node on this machine, so pods can move between nodes
+# (drains, failover): named <hostname>-k, node IP 10.250.0.k, pods 10.245.(k-1).0/24 on bridge ssbr(k-1),
+# its own containerd and kubelet (state in node-k/, pod cgroups under /streamstack-node-k, so no kubelet
+# takes another's pods for orphans). kube-proxy and CoreDNS are node 1's: they serve the whole machine.
+# Node 1 must be up first; stopping node 1 stops the others first (its stop removes the shared chains).
+#
 # Environment knobs (checked before anything starts):
-#   STREAMSTACK_NODE_IP            node IP, added as a /32 on lo (default 10.250.0.1)
-#   STREAMSTACK_NODE_POD_CIDR      this node's pod range (default 10.245.0.0/24; /16 to /28)
+#   STREAMSTACK_NODE_INDEX         which node of this machine: 1 (default) to 8
+#   STREAMSTACK_NODE_IP            node IP, added as a /32 on lo (default 10.250.0.<index>)
+#   STREAMSTACK_NODE_POD_CIDR      this node's pod range (default 10.245.<index-1>.0/24; /16 to /28)
 #   STREAMSTACK_NODE_RESERVED_MEM  memory kept from pods (default 512Mi; Mi or Gi)
 #   STREAMSTACK_KUBELET_PORT       kubelet's port on the node IP (default 10250)
 #   STREAMSTACK_NODE_WAIT          seconds to wait for the node to be Ready (default 120)
@@ -27,15 +36,17 @@ set -euo pipefail
 CACHE="${STREAMSTACK_CACHE:-$HOME/.cache/streamstack}"
 BIN="$CACHE/bin"
 CL="$CACHE/cluster"                  # controlplane.sh's state: its CA signs the node's certificates
-ND="$CACHE/node"
+INDEX="${STREAMSTACK_NODE_INDEX:-1}"
+[[ "$INDEX" =~ ^[1-8]$ ]] || { echo "node.sh: STREAMSTACK_NODE_INDEX must be a node number from 1 to 8, got '$INDEX'" >&2; exit 2; }
+if [ "$INDEX" = 1 ]; then ND="$CACHE/node"; else ND="$CACHE/node-$INDEX"; fi
 RUN="$ND/run"; LOGS="$ND/logs"; PKI="$ND/pki"
 CTRD="$ND/containerd"; SOCK="$ND/containerd/containerd.sock"
 KROOT="$ND/kubelet"; CNI="$ND/cni"
 KUBECONFIG_FILE="$CACHE/kubeconfig"  # the admin kubeconfig controlplane.sh writes
 export PATH="$BIN:$PATH"
 
-NODE_IP="${STREAMSTACK_NODE_IP:-10.250.0.1}"
-POD_CIDR="${STREAMSTACK_NODE_POD_CIDR:-10.245.0.0/24}"
+NODE_IP="${STREAMSTACK_NODE_IP:-10.250.0.$INDEX}"
+POD_CIDR="${STREAMSTACK_NODE_POD_CIDR:-10.245.$((INDEX - 1)).0/24}"
 RESERVED_MEM="${STREAMSTACK_NODE_RESERVED_MEM:-512Mi}"
 KUBELET_PORT="${STREAMSTACK_KUBELET_PORT:-10250}"
 NODE_WAIT="${STREAMSTACK_NODE_WAIT:-120}"
@@ -43,12 +54,16 @@ API_PORT="${STREAMSTACK_API_PORT:-16443}"
 REGISTRY_PORT="${STREAMSTACK_REGISTRY_PORT:-5001}"
 SERVICE_CIDR=10.96.0.0/16            # controlplane.sh's --service-cluster-ip-range
 KWOK_CIDR=10.244.0.0/16              # controlplane.sh's kwok pod IPs
+REAL_PODS=10.245.0.0/16               # every real node's default pod range: pods of one node may reach another's
 DNS_IP=10.96.0.10
 CLUSTER_DOMAIN=cluster.local
-BRIDGE=ssbr0
-GUARD=STREAMSTACK-NODE-GUARD
-NETNAME=streamstack-node
+BRIDGE=ssbr$((INDEX - 1))
 COREDNS_READY=127.0.0.1:18181
+if [ "$INDEX" = 1 ]; then
+  GUARD=STREAMSTACK-NODE-GUARD; NETNAME=streamstack-node; CGROUP_ROOT=/
+else
+  GUARD=STREAMSTACK-NODE$INDEX-GUARD; NETNAME=streamstack-node-$INDEX; CGROUP_ROOT=/streamstack-node-$INDEX
+fi
 
 # Knobs are checked before anything starts: a typo must not half-start a node.
 bad() { echo "node.sh: $*" >&2; exit 2; }
@@ -82,6 +97,8 @@ done
 [[ "$NODE_WAIT" =~ ^[1-9][0-9]*$ ]] || bad "STREAMSTACK_NODE_WAIT must be a whole number of seconds, got '$NODE_WAIT'"
 
 NODE_NAME=$(hostname | tr '[:upper:]' '[:lower:]')
+PRIMARY_NAME=$NODE_NAME
+[ "$INDEX" = 1 ] || NODE_NAME="$NODE_NAME-$INDEX"
 PAUSE_IMAGE="127.0.0.1:$REGISTRY_PORT/streamstack/pause:1.0"
 BRIDGE_IP=$(( $(ip2int "${POD_CIDR%/*}") + 1 )); BRIDGE_IP="$((BRIDGE_IP >> 24 & 255)).$((BRIDGE_IP >> 16 & 255)).$((BRIDGE_IP >> 8 & 255)).$((BRIDGE_IP & 255))"
 # kubelet sets these at start (trap 7); kube-proxy and the CNI plugins may touch the net ones: saved, put back at stop
@@ -91,12 +108,15 @@ SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom 
   net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
 
 T0=$(date +%s%N)
-log() { printf '[node %s +%5sms] %s\n' "$(date -u +%H:%M:%S)" "$(( ($(date +%s%N) - T0) / 1000000 ))" "$*"; }
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+TAG=node; [ "$INDEX" = 1 ] || TAG="node$INDEX"
+log() { printf '[%s %s +%5sms] %s\n' "$TAG" "$(date -u +%H:%M:%S)" "$(( ($(date +%s%N) - T0) / 1000000 ))" "$*"; }
 die() { log "ERROR: $*"; exit 1; }
 kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=10s "$@"; }
 ctrd() { ctr --address "$SOCK" --namespace k8s.io "$@"; }
 
 COMPONENTS=(containerd kubelet kube-proxy coredns)
+[ "$INDEX" = 1 ] || COMPONENTS=(containerd kubelet)
 
 # alive, launch, wait_for, procs_status, stop_procs, issue_cert
 . "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
@@ -144,8 +164,9 @@ gen_pki() {
   # kubelet: client identity system:node:<name> (Node authorizer) and its serving cert on the node IP
   sign kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
   sign kubelet-serving "/CN=$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
-  sign kube-proxy "/CN=system:kube-proxy"   # bound to system:node-proxier by default RBAC
   write_kubeconfig "$ND/kubelet.kubeconfig" kubelet
+  [ "$INDEX" = 1 ] || return 0
+  sign kube-proxy "/CN=system:kube-proxy"   # bound to system:node-proxier by default RBAC
   write_kubeconfig "$ND/kube-proxy.kubeconfig" kube-proxy
 }
 
@@ -172,6 +193,7 @@ add_node_ip() {  # kubelet refuses a loopback node IP and there is no dummy link
 install_guard() {
   iptables -t mangle -N "$GUARD" 2>/dev/null || iptables -t mangle -F "$GUARD"
   iptables -t mangle -A "$GUARD" -s "$POD_CIDR" -d "$POD_CIDR" -j RETURN
+  iptables -t mangle -A "$GUARD" -s "$POD_CIDR" -d "$REAL_PODS" -j RETURN   # the other real nodes' pods
   iptables -t mangle -A "$GUARD" -s "$POD_CIDR" -j DROP
   iptables -t mangle -A "$GUARD" -i "$BRIDGE" -j DROP   # a pod with NET_RAW forging its source
   iptables -t mangle -C FORWARD -j "$GUARD" 2>/dev/null || iptables -t mangle -I FORWARD 1 -j "$GUARD"
@@ -181,6 +203,23 @@ install_guard() {
     ip6tables -t mangle -A "$GUARD" -i "$BRIDGE" -j DROP
     ip6tables -t mangle -C FORWARD -j "$GUARD" 2>/dev/null || ip6tables -t mangle -I FORWARD 1 -j "$GUARD"
   fi
+}
+
+# Node 2..8: its pods' cgroups under their own root in every v1 hierarchy, so node 1's kubelet (whose
+# pods are under /kubepods) never sees them as orphans to remove, nor they its. kubelet wants the root made.
+make_cgroup_root() {
+  [ "$CGROUP_ROOT" = / ] && return 0
+  local d
+  for d in /sys/fs/cgroup/*/; do
+    [ -L "${d%/}" ] && continue           # cpu -> cpu,cpuacct and the like
+    [ -f "$d/cgroup.procs" ] || continue
+    mkdir -p "$d${CGROUP_ROOT#/}"
+    # a new cpuset cgroup starts with no CPUs or memory nodes: take the parent's
+    if [ -f "$d/cpuset.cpus" ]; then
+      [ -n "$(cat "$d${CGROUP_ROOT#/}/cpuset.cpus")" ] || cat "$d/cpuset.cpus" >"$d${CGROUP_ROOT#/}/cpuset.cpus"
+      [ -n "$(cat "$d${CGROUP_ROOT#/}/cpuset.mems")" ] || cat "$d/cpuset.mems" >"$d${CGROUP_ROOT#/}/cpuset.mems"
+    fi
+  done
 }
 
 mount_kubelet_root() {  # kubelet wants its root dir rshared for mount propagation; / is private here (trap 8)
@@ -297,8 +336,9 @@ kind: KubeletConfiguration
 address: $NODE_IP
 port: $KUBELET_PORT
 readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
+healthzBindAddress: $NODE_IP
 healthzPort: 10248
+cgroupRoot: $CGROUP_ROOT
 tlsCertFile: $PKI/kubelet-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet-serving.key
 authentication:
@@ -342,7 +382,7 @@ kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $ND/kube-proxy.kubeconfig}
 hostnameOverride: $NODE_NAME
 mode: iptables
-clusterCIDR: $POD_CIDR
+clusterCIDR: $(in_cidr "${POD_CIDR%/*}" "$REAL_PODS" && echo "$REAL_PODS" || echo "$POD_CIDR")
 bindAddress: $NODE_IP
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
@@ -437,19 +477,26 @@ cmd_start() {
     command -v "$b" >/dev/null || die "$b not found: run scripts/toolchain/install.sh cluster first"
   done
   [ -f "$CL/pki/ca.key" ] && kc get --raw /readyz >/dev/null 2>&1 || die "the control plane is not up: run scripts/toolchain/controlplane.sh start first"
+  if [ "$INDEX" != 1 ]; then  # kube-proxy, CoreDNS, sysctls and the shared chains are node 1's
+    STREAMSTACK_NODE_INDEX=1 "$SELF" status >/dev/null 2>&1 || die "node 1 is not up: run scripts/toolchain/node.sh start first"
+  fi
   mkdir -p "$RUN" "$LOGS" "$PKI"
+  echo "$NODE_NAME" >"$ND/node-name"   # which containerd runs a node's pods (tests find a pod's host pid by it)
   install_packages
   gen_pki
-  save_sysctls
+  [ "$INDEX" = 1 ] && save_sysctls
   add_node_ip
   install_guard
   start_containerd
   build_pause_image
+  make_cgroup_root
   mount_kubelet_root
   start_kubelet
-  start_kube_proxy
-  start_coredns
-  apply_dns_service
+  if [ "$INDEX" = 1 ]; then
+    start_kube_proxy
+    start_coredns
+    apply_dns_service
+  fi
   wait_for "node $NODE_NAME Ready" "$NODE_WAIT" node_ready
   log "up: node $NODE_NAME ($NODE_IP, pods $POD_CIDR, DNS $DNS_IP), logs in $LOGS"
   kc get node "$NODE_NAME" -o wide
@@ -524,14 +571,35 @@ restore_sysctls() {
 }
 
 remove_cgroups() {  # kubelet's QoS hierarchy (kubepods, burstable, besteffort, pod dirs) in every v1 controller
-  local d
-  for d in /sys/fs/cgroup/*/kubepods; do
+  local d sub=kubepods
+  [ "$CGROUP_ROOT" = / ] || sub=${CGROUP_ROOT#/}
+  for d in /sys/fs/cgroup/*/$sub; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+}
+
+# Node 2..8 first when node 1 stops: node 1's stop removes the chains their pods' traffic goes through.
+stop_other_nodes() {
+  local d k
+  for d in "$CACHE"/node-[2-8]; do
+    [ -d "$d/run" ] || continue
+    k=${d##*-}
+    STREAMSTACK_NODE_INDEX=$k "$SELF" stop || log "stopping node $k failed"
+  done
+}
+
+remove_guard() {  # node 2..8: only its own chain; the KUBE-*/CNI-* ones are shared and node 1's to remove
+  local ipt line
+  for ipt in iptables ip6tables; do
+    "$ipt" -t mangle -S >/dev/null 2>&1 || continue
+    while "$ipt" -t mangle -D FORWARD -j "$GUARD" 2>/dev/null; do :; done
+    "$ipt" -t mangle -F "$GUARD" 2>/dev/null && "$ipt" -t mangle -X "$GUARD" 2>/dev/null || true
   done
 }
 
 cmd_stop() {
   local api=0; [ -f "$KUBECONFIG_FILE" ] && kc get --raw /readyz >/dev/null 2>&1 && api=1
+  [ "$INDEX" = 1 ] && stop_other_nodes
   stop_procs kubelet kube-proxy coredns
   remove_pods
   stop_procs containerd
@@ -543,8 +611,7 @@ cmd_stop() {
     ip addr del "$ip/32" dev lo 2>/dev/null && log "removed $ip/32 from lo" || true
     rm -f "$RUN/node-ip.added"
   fi
-  remove_chains
-  restore_sysctls
+  if [ "$INDEX" = 1 ]; then remove_chains; restore_sysctls; else remove_guard; fi
   remove_cgroups
   rm -rf "$CNI/ipam"
   local f id  # libcni's result cache: each of our sandboxes has a $NETNAME-<id>-eth0 and a cni-loopback-<id>-lo
@@ -559,8 +626,10 @@ cmd_stop() {
   fi
   if [ $api = 1 ]; then  # the Node (its pods are then garbage-collected) and the kube-dns objects start made
     kc delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 && log "deleted node $NODE_NAME" || true
-    kc -n kube-system delete service,endpoints kube-dns --ignore-not-found >/dev/null 2>&1 || true
-    kc -n kube-system delete endpointslice "kube-dns-$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || true
+    if [ "$INDEX" = 1 ]; then
+      kc -n kube-system delete service,endpoints kube-dns --ignore-not-found >/dev/null 2>&1 || true
+      kc -n kube-system delete endpointslice "kube-dns-$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || true
+    fi
   fi
   log "stopped in $(( ($(date +%s%N) - T0) / 1000000 ))ms"
 }

@@ -81,6 +81,7 @@ test.each([
     ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_NODE_CPU: "0.5" }, "controlplane.sh: STREAMSTACK_NODE_CPU must be a whole number of CPUs (e.g. 32), got '0.5'"],
     ["scripts/toolchain/controlplane.sh", ["status"], { STREAMSTACK_REGISTRY_PORT: "80" }, "controlplane.sh: STREAMSTACK_REGISTRY_PORT must be a port from 1024 to 65535, got '80'"],
     ["scripts/toolchain/node.sh", ["restart"], {}, "node.sh start|stop|status"],
+    ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_INDEX: "9" }, "node.sh: STREAMSTACK_NODE_INDEX must be a node number from 1 to 8, got '9'"],
     ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_IP: "10.250.0" }, "node.sh: STREAMSTACK_NODE_IP must be an IPv4 address outside 127.0.0.0/8 (e.g. 10.250.0.1), got '10.250.0'"],
     ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_IP: "127.0.0.2" }, "node.sh: STREAMSTACK_NODE_IP must be an IPv4 address outside 127.0.0.0/8 (e.g. 10.250.0.1), got '127.0.0.2'"],
     ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_IP: "10.245.0.7" }, "node.sh: STREAMSTACK_NODE_IP must be outside 10.245.0.0/24 (pods, services, kwok pods), got '10.245.0.7'"],
