@@ -49,9 +49,12 @@ if wants deploy || wants e2e; then
 fi
 
 if wants e2e; then
-  step "real node (scripts/toolchain/node.sh) and the stand-in server images (tests/images)"
+  step "two real nodes (scripts/toolchain/node.sh) and the stand-in server images (tests/images)"
   scripts/toolchain/node.sh status >/dev/null 2>&1 || trap_stop=("scripts/toolchain/node.sh stop" "${trap_stop[@]}")
   scripts/toolchain/node.sh start
+  # the second one stands by for the drills that move pods between nodes (drain, failover with storage)
+  STREAMSTACK_NODE_INDEX=2 scripts/toolchain/node.sh status >/dev/null 2>&1 || trap_stop=("env STREAMSTACK_NODE_INDEX=2 scripts/toolchain/node.sh stop" "${trap_stop[@]}")
+  STREAMSTACK_NODE_INDEX=2 scripts/toolchain/node.sh start
   [ "${STREAMSTACK_E2E_IMAGES:-standin}" = official ] || bash tests/images/build.sh --push >/dev/null
 fi
 

@@ -1,6 +1,7 @@
 // What the e2e suite asks of the real node's cluster (scripts/toolchain/node.sh): pods and their
 // readiness, exec into containers, the apps' /metrics through the API server, and streamed logs.
 import { spawn, ChildProcess } from "child_process";
+import * as fs from "fs";
 import { sleep, waitFor } from "../harness/jvm";
 import * as path from "path";
 import { cache, getJson, kubeconfig, kubectl, kubectlOk, repo, sh } from "../deploy/kube";
@@ -20,7 +21,20 @@ export function serverImages(): Record<"cassandra" | "zookeeper" | "kafka", { im
     return { cassandra: { image: refs.cassandra }, zookeeper: { image: refs["cp-zookeeper"] }, kafka: { image: refs["cp-kafka"] } };
 }
 
-/** Creates the namespace with its pods pinned to the real node (admission plugin PodNodeSelector). */
+/**
+ * The real nodes of node.sh that are up (registered with the label), node 1 first, each with the
+ * containerd socket that runs its pods. node.sh writes each node's name to <its state dir>/node-name.
+ */
+export function realNodes(): { name: string; socket: string }[] {
+    const registered = new Set(kubectlOk(["get", "nodes", "-l", REAL_NODE_SELECTOR, "-o", "jsonpath={.items[*].metadata.name}"]).split(/\s+/).filter(Boolean));
+    return fs.readdirSync(cache).filter(d => /^node(-[2-8])?$/.test(d)).sort()
+        .map(d => ({ dir: path.join(cache, d), file: path.join(cache, d, "node-name") }))
+        .filter(n => fs.existsSync(n.file))
+        .map(n => ({ name: fs.readFileSync(n.file, "utf8").trim(), socket: path.join(n.dir, "containerd", "containerd.sock") }))
+        .filter(n => registered.has(n.name));
+}
+
+/** Creates the namespace with its pods pinned to the real nodes (admission plugin PodNodeSelector). */
 export function createNamespace(ns: string): void {
     kubectlOk(["create", "namespace", ns]);
     kubectlOk(["annotate", "namespace", ns, `scheduler.alpha.kubernetes.io/node-selector=${REAL_NODE_SELECTOR}`]);
@@ -89,6 +103,27 @@ export function evict(ns: string, pod: string): { evicted: boolean; message: str
     throw new Error(`evicting ${pod} failed (${r.status}): ${r.stderr}`);
 }
 
+/**
+ * `kubectl drain` of a node (cordon, then evictions through the API, each refused one tried again every
+ * 5 s), run as a child process so samplers keep running. Resolves to its exit status and output; the
+ * pods whose eviction a disruption budget refused, with how often.
+ */
+export function drain(node: string, timeoutMs: number): Promise<{ status: number | null; output: string; refused: Map<string, number> }> {
+    return new Promise(resolve => {
+        const child = spawn("kubectl", ["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", `--timeout=${Math.round(timeoutMs / 1000)}s`],
+            { cwd: repo, env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout!.on("data", (d: Buffer) => { output += d.toString(); });
+        child.stderr!.on("data", (d: Buffer) => { output += d.toString(); });
+        child.on("close", status => {
+            const refused = new Map<string, number>();
+            // error when evicting pods/"cassandra-2" -n "e2e-1" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.
+            for (const m of output.matchAll(/error when evicting pods\/"([^"]+)".*disruption budget/g)) refused.set(m[1], (refused.get(m[1]) ?? 0) + 1);
+            resolve({ status, output, refused });
+        });
+    });
+}
+
 /** Calls `read` every `everyMs` until stopped, keeping what it returned (errors are skipped). */
 export class Sampler<T> {
     readonly values: { at: number; value: T }[] = [];
@@ -118,9 +153,10 @@ export function exec(ns: string, pod: string, command: string[], container?: str
  * sent from inside the container cannot stop or kill its PID 1: the kernel shields a namespace's init.
  */
 export function hostPid(ns: string, pod: string): number {
-    const id = kubectlOk(["-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].containerID}"]).replace(/^containerd:\/\//, "");
+    const [node, id] = kubectlOk(["-n", ns, "get", "pod", pod, "-o", "jsonpath={.spec.nodeName} {.status.containerStatuses[0].containerID}"]).replace(/containerd:\/\//, "").split(" ");
     if (!id) throw new Error(`${pod} has no running container`);
-    const socket = path.join(cache, "node", "containerd", "containerd.sock");
+    const socket = realNodes().find(n => n.name === node)?.socket;
+    if (!socket) throw new Error(`${pod} runs on ${node}, which is not a real node of node.sh`);
     const r = sh("ctr", ["-a", socket, "-n", "k8s.io", "task", "ls"]);
     const line = r.stdout.split("\n").find(l => l.startsWith(id));
     if (r.status !== 0 || !line) throw new Error(`no containerd task for ${pod} (${id}): ${r.stderr}`);
