@@ -5,6 +5,12 @@ import { createStatefulSystem, execProbe, resourcesOf } from "./stateful";
 
 export const CQL_PORT = 9042;
 export const INTERNODE_PORT = 7000;
+/**
+ * nodetool as the probe and preStop run it. Apache's bin/nodetool starts a JVM with -Xmx$MAX_HEAP_SIZE,
+ * and the container's MAX_HEAP_SIZE is the server's heap: a second JVM of that size per probe in the
+ * server's memory limit. It gets a heap of its own, and the client compiler only (a short run).
+ */
+export const NODETOOL = 'MAX_HEAP_SIZE=128M JVM_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" nodetool';
 
 export interface CassandraArgs {
     /** Where the objects go and how DNS names are formed. */
@@ -57,11 +63,11 @@ export class Cassandra extends pulumi.ComponentResource {
                     { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
                 ],
                 // Ready only when this very node is Up/Normal in the ring, not merely listening.
-                readinessProbe: execProbe('nodetool status | grep -qE "^UN +${POD_IP} "', 15, 20, 3, 30),
+                readinessProbe: execProbe(NODETOOL + ' status | grep -qE "^UN +${POD_IP} "', 15, 20, 3, 30),
                 // Bootstrap streams data for minutes; the startup probe holds liveness off until then.
                 startupProbe: { tcpSocket: { port: INTERNODE_PORT }, periodSeconds: 10, failureThreshold: 60 },
                 livenessProbe: { tcpSocket: { port: INTERNODE_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
-                lifecycle: { preStop: { exec: { command: ["nodetool", "drain"] } } },
+                lifecycle: { preStop: { exec: { command: ["bash", "-c", `${NODETOOL} drain`] } } },
             },
         }, { parent: this, dependsOn: opts?.dependsOn }); // children wait for what the component waits for
 

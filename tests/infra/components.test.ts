@@ -14,9 +14,11 @@ describe("Cassandra", () => {
         const c = containerOf(sts);
         expect(sts.spec.podManagementPolicy).toBe("OrderedReady");
         expect(c.readinessProbe.exec.command.join(" ")).toMatch(/nodetool status \| grep -qE "\^UN \+\$\{POD_IP\} "/);
+        // nodetool's own JVM would take the server's MAX_HEAP_SIZE as its -Xmx: probe and preStop set a small one.
+        expect(c.readinessProbe.exec.command[2]).toMatch(/^MAX_HEAP_SIZE=128M JVM_OPTS="[^"]*" nodetool status/);
+        expect(c.lifecycle.preStop.exec.command).toEqual(["bash", "-c", expect.stringMatching(/^MAX_HEAP_SIZE=128M JVM_OPTS="[^"]*" nodetool drain$/)]);
         expect(c.livenessProbe.tcpSocket.port).toBe(7000);
         expect(c.startupProbe).toBeDefined();
-        expect(c.lifecycle.preStop.exec.command).toEqual(["nodetool", "drain"]);
         expect(sts.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(120);
         expect(sts.spec.template.spec.enableServiceLinks).toBe(false);
         expect(envOf(sts)).toMatchObject({ CASSANDRA_ENDPOINT_SNITCH: "GossipingPropertyFileSnitch", CASSANDRA_DC: "datacenter1", CASSANDRA_RACK: "rack1" });

@@ -69,3 +69,29 @@ test("dub maps KAFKA_* names to properties by upstream's rules and exclusions", 
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ "min.insync.replicas": "2", "foo_bar": "a", "foo-bar": "b" });
 });
+
+// Apache's bin/nodetool gives its JVM -Xmx$MAX_HEAP_SIZE (128m when unset) after $JVM_OPTS; the stand-in
+// must too, or the e2e suite could not see what a probe costs in a server container (MAX_HEAP_SIZE set).
+// `java` here is a test double on PATH that prints its arguments.
+describe("the stand-in nodetool's JVM options", () => {
+    const fakeBin = fs.mkdtempSync("/tmp/streamstack-fake-java-");
+    fs.writeFileSync(path.join(fakeBin, "java"), "#!/bin/sh\necho \"$@\"\n", { mode: 0o755 });
+    afterAll(() => fs.rmSync(fakeBin, { recursive: true, force: true }));
+    const nodetool = (env: NodeJS.ProcessEnv) => run("bash", [path.join(repo, "tests/images/cassandra/bin/nodetool"), "status"], {
+        PATH: `${fakeBin}:${process.env.PATH}`, CASSANDRA_CONF: path.join(repo, "tests/images/cassandra/conf"), CASSANDRA_HOME: "/opt/cassandra",
+        MAX_HEAP_SIZE: undefined, JVM_OPTS: undefined, ...env,
+    });
+
+    test.each([
+        [{}, "-Xmx128m"],
+        [{ MAX_HEAP_SIZE: "512M" }, "-Xmx512M"],
+        [{ MAX_HEAP_SIZE: "128M", JVM_OPTS: "-XX:TieredStopAtLevel=1" }, "-Xmx128M"],
+    ])("with %j it runs NodeTool with %s", (env, xmx) => {
+        const r = nodetool(env);
+        expect(r.status).toBe(0);
+        const args = r.stdout.trim().split(/\s+/);
+        expect(args.filter(a => a.startsWith("-Xmx"))).toEqual([xmx]);
+        expect(args.slice(-4)).toEqual(["org.apache.cassandra.tools.NodeTool", "-p", "7199", "status"]);
+        if ((env as any).JVM_OPTS) expect(args).toContain((env as any).JVM_OPTS);
+    });
+});
