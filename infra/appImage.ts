@@ -7,6 +7,8 @@ import { labels, Placement } from "./meta";
 import { resourcesOf } from "./stateful";
 
 export const HTTP_PORT = 8080;
+/** The Kubernetes provider's annotation that makes `pulumi up` not wait for an object to be Ready. */
+export const SKIP_AWAIT = "pulumi.com/skipAwait";
 
 /** Which app image: its Dockerfile under images/ and its repository name in the registry. */
 export interface AppImageSpec {
@@ -49,6 +51,8 @@ export interface AppDeploymentArgs {
     readonly resources: { cpu: string; memory: string; cpuLimit?: string; memoryLimit?: string };
     /** Recreate where two pods at once would be wrong (the writer); RollingUpdate otherwise. */
     readonly strategy: "Recreate" | "RollingUpdate";
+    /** Whether `pulumi up` waits until the rollout is Ready. Defaults to true. */
+    readonly awaitReady?: boolean;
 }
 
 /** A Deployment of one of our apps: non-root, read-only root filesystem, probes on /healthz and /readyz. */
@@ -56,7 +60,12 @@ export function appDeployment(resourceName: string, args: AppDeploymentArgs, opt
     const { all, selector } = labels(args.placement, args.name, args.component);
     const env = { ...args.env, HTTP_PORT: String(HTTP_PORT) };
     return new k8s.apps.v1.Deployment(resourceName, {
-        metadata: { name: args.name, namespace: args.placement.namespace, labels: all },
+        metadata: {
+            name: args.name,
+            namespace: args.placement.namespace,
+            labels: all,
+            ...(args.awaitReady === false ? { annotations: { [SKIP_AWAIT]: "true" } } : {}),
+        },
         spec: {
             replicas: args.replicas,
             strategy: { type: args.strategy },

@@ -28,7 +28,7 @@ export class Clients extends pulumi.ComponentResource {
         super("streamstack:apps:Clients", name, {}, opts);
         const { config } = args;
         this.image = appImage(name, { app: "clients", repository: "ece573-prj05-clients" }, args.images, this);
-        const deployment = (role: "producer" | "consumer", replicas: number): k8s.apps.v1.Deployment =>
+        const deployment = (role: "producer" | "consumer", replicas: number, awaitReady: boolean): k8s.apps.v1.Deployment =>
             appDeployment(`${name}-${role}`, {
                 placement: args.placement,
                 name: `ece573-prj05-${role}`,
@@ -36,6 +36,7 @@ export class Clients extends pulumi.ComponentResource {
                 replicas,
                 image: this.image,
                 strategy: "RollingUpdate",
+                awaitReady,
                 resources: config,
                 env: {
                     ROLE: role,
@@ -47,8 +48,10 @@ export class Clients extends pulumi.ComponentResource {
                     TOPIC_MIN_INSYNC_REPLICAS: String(args.minInsyncReplicas),
                 },
             }, { parent: this, dependsOn: opts?.dependsOn });
-        this.producerName = deployment("producer", config.producerReplicas).metadata.name;
-        this.consumerName = deployment("consumer", config.consumerReplicas).metadata.name;
+        this.producerName = deployment("producer", config.producerReplicas, true).metadata.name;
+        // The consumer is Ready once it has joined its group, which needs the topic only the producer
+        // creates: with the producer paused on a new stack `pulumi up` would wait for it until it failed.
+        this.consumerName = deployment("consumer", config.consumerReplicas, config.producerReplicas > 0).metadata.name;
         this.registerOutputs({ image: this.image, producerName: this.producerName, consumerName: this.consumerName });
     }
 }

@@ -72,7 +72,7 @@ const sections = {
         seedCount: integer(1).default(1),
         datacenter: text("a non-empty datacenter name").default("datacenter1"),
         rack: text("a non-empty rack name").default("rack1"),
-    }).strict(),
+    }),
     zookeeper: z.object({
         replicas: integer(1).default(1),
         image: imageRef.default("confluentinc/cp-zookeeper:7.3.5"),
@@ -82,7 +82,7 @@ const sections = {
         ...limits,
         storageSize: quantity("memory").default("1Gi"),
         storageClass: storageClass.optional(),
-    }).strict(),
+    }),
     kafka: z.object({
         replicas: integer(1).default(3),
         image: imageRef.default("confluentinc/cp-kafka:7.3.5"),
@@ -95,7 +95,7 @@ const sections = {
         ...limits,
         storageSize: quantity("memory").default("10Gi"),
         storageClass: storageClass.optional(),
-    }).strict(),
+    }),
     writer: z.object({
         replicas: integer(0).default(1),
         topic: kafkaTopic.default("project04"),
@@ -107,7 +107,7 @@ const sections = {
         cpu: quantity("cpu").default("250m"),
         memory: quantity("memory").default("256Mi"),
         ...limits,
-    }).strict(),
+    }),
     clients: z.object({
         topic: kafkaTopic.default("test"),
         partitions: integer(1).optional(),
@@ -117,7 +117,7 @@ const sections = {
         cpu: quantity("cpu").default("250m"),
         memory: quantity("memory").default("256Mi"),
         ...limits,
-    }).strict(),
+    }),
     images: z.object({
         registry: z.string({ error: "must be a registry host[:port][/path] such as localhost:5001" })
             .regex(/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, {
@@ -129,7 +129,7 @@ const sections = {
         nodeBase: imageRef.default("node:20-bookworm-slim"),
         buildNetwork: text("a docker network mode such as host or default").optional(),
         platform: z.enum(PLATFORMS, { error: `must be one of ${PLATFORMS.join(", ")}` }).optional(),
-    }).strict(),
+    }),
 } as const;
 
 const scalars = {
@@ -172,23 +172,17 @@ export class ConfigError extends Error {
 
 const show = (v: unknown) => (v === undefined ? "unset" : JSON.stringify(v));
 
-function hint(key: string, candidates: readonly string[]): string {
+/** The known key a misspelt one most likely meant, if any is close enough. */
+function meant(key: string, candidates: readonly string[]): string | undefined {
     const best = closest(key, candidates as string[]);
-    return best && distance(key.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(key.length / 3))
-        ? `did you mean "${best}"? `
-        : "";
+    return best && distance(key.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
 }
 
-function zodProblems(prefix: string, raw: Record<string, unknown> | undefined, error: z.ZodError, keys: readonly string[]): string[] {
-    return error.issues.flatMap(issue => {
-        if (issue.code === "unrecognized_keys") {
-            return issue.keys.map(k => `${prefix}${k}: unknown key; ${hint(k, keys)}known keys: ${keys.join(", ")}`);
-        }
-        const key = issue.path.join(".");
-        const got = raw && issue.path.length > 0 ? raw[String(issue.path[0])] : raw;
-        return [`${prefix}${key}: ${issue.message} (got ${show(got)})`];
-    });
+function unknownKey(key: string, best: string | undefined, candidates: readonly string[]): string {
+    return `${PROJECT}:${key}: unknown key; ${best ? `did you mean "${best}"? ` : ""}known keys: ${candidates.join(", ")}`;
 }
+
+const isSection = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Ceil(rf/2)+1 style requirements: how many replicas a consistency level needs to answer. */
 export function replicasNeeded(level: ConsistencyLevel, rf: number): number {
@@ -202,36 +196,80 @@ export function replicasNeeded(level: ConsistencyLevel, rf: number): number {
 }
 
 /**
+ * Replication factor the brokers give their internal topics (`__consumer_offsets`, `__transaction_state`)
+ * when they first create them: Kafka's default of 3, or fewer when there are fewer brokers.
+ */
+export function internalTopicReplicationFactor(brokers: number): number {
+    return Math.min(3, brokers);
+}
+
+/**
  * Validates raw config values (key without the `streamstack:` prefix -> value, objects already parsed)
- * and returns the typed config or throws one ConfigError listing every problem.
+ * and returns the typed config or throws one ConfigError listing every problem: unknown keys, bad
+ * values and the rules that relate keys, all in one message.
  */
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const problems: string[] = [];
+    // Keys whose value is not what the user set (bad, so defaulted) or meant (a misspelling of them was
+    // set instead): a rule that reads one of them would report on a value the user never chose.
+    const inDoubt = new Set<string>();
+    const isSet = (key: string) => {
+        const [section, sub] = key.split(".");
+        return sub === undefined ? raw[section] !== undefined : isSection(raw[section]) && raw[section][sub] !== undefined;
+    };
+    const meantInstead = (key: string) => {
+        const keys = key in sections ? Object.keys(sections[key as keyof typeof sections].shape).map(k => `${key}.${k}`) : [key];
+        for (const k of keys.filter(k => !isSet(k))) inDoubt.add(k);
+    };
     for (const key of Object.keys(raw)) {
         if (KNOWN_KEYS.includes(key)) continue;
         const section = key.split(".")[0];
         // `pulumi config set streamstack:kafka.partitions 8` without --path makes a flat key.
-        problems.push(key.includes(".") && section in sections
-            ? `${PROJECT}:${key}: unknown key; nested keys are set with --path: \`pulumi config set --path ${PROJECT}:${key} <value>\``
-            : `${PROJECT}:${key}: unknown key; ${hint(key, KNOWN_KEYS)}known keys: ${KNOWN_KEYS.join(", ")}`);
+        if (key.includes(".") && section in sections) {
+            problems.push(`${PROJECT}:${key}: unknown key; nested keys are set with --path: \`pulumi config set --path ${PROJECT}:${key} <value>\``);
+            meantInstead(key);
+            continue;
+        }
+        const best = meant(key, KNOWN_KEYS);
+        problems.push(unknownKey(key, best, KNOWN_KEYS));
+        if (best !== undefined) meantInstead(best);
     }
     const out: Record<string, unknown> = {};
     for (const [key, schema] of Object.entries(scalars)) {
         const r = (schema as z.ZodType).safeParse(raw[key]);
-        if (r.success) out[key] = r.data;
-        else problems.push(`${PROJECT}:${key}: ${r.error.issues[0].message} (got ${show(raw[key])})`);
-    }
-    for (const [key, schema] of Object.entries(sections)) {
-        const value = raw[key] ?? {};
-        if (typeof value !== "object" || Array.isArray(value) || value === null) {
-            problems.push(`${PROJECT}:${key}: must be an object of keys, set with \`pulumi config set --path ${PROJECT}:${key}.<key> <value>\` (got ${show(value)})`);
-            continue;
+        if (!r.success) {
+            problems.push(`${PROJECT}:${key}: ${messagesOf(r.error)} (got ${show(raw[key])})`);
+            inDoubt.add(key);
         }
-        const r = (schema as z.ZodType).safeParse(value);
-        if (r.success) out[key] = r.data;
-        else problems.push(...zodProblems(`${PROJECT}:${key}.`, value as Record<string, unknown>, r.error, Object.keys(schema.shape)));
+        out[key] = r.success ? r.data : (schema as z.ZodType).safeParse(undefined).data;
     }
-    if (problems.length > 0) throw new ConfigError(problems);
+    for (const [section, schema] of Object.entries(sections)) {
+        const shape = schema.shape as Record<string, z.ZodType>;
+        const keys = Object.keys(shape);
+        const value = raw[section] ?? {};
+        if (!isSection(value)) {
+            problems.push(`${PROJECT}:${section}: must be an object of keys, set with \`pulumi config set --path ${PROJECT}:${section}.<key> <value>\` (got ${show(value)})`);
+            for (const key of keys) inDoubt.add(`${section}.${key}`);
+        }
+        const given = isSection(value) ? value : {};
+        for (const key of Object.keys(given).filter(k => !keys.includes(k))) {
+            const best = meant(key, keys);
+            problems.push(unknownKey(`${section}.${key}`, best, keys));
+            if (best !== undefined) meantInstead(`${section}.${best}`);
+        }
+        // Key by key, so that one bad key leaves the others parsed; a bad one takes its default.
+        const parsed: Record<string, unknown> = {};
+        for (const [key, keySchema] of Object.entries(shape)) {
+            const r = keySchema.safeParse(given[key]);
+            if (!r.success) {
+                problems.push(`${PROJECT}:${section}.${key}: ${messagesOf(r.error)} (got ${show(given[key])})`);
+                inDoubt.add(`${section}.${key}`);
+            }
+            const data = r.success ? r.data : keySchema.safeParse(undefined).data;
+            if (data !== undefined) parsed[key] = data;
+        }
+        out[section] = parsed;
+    }
 
     const c = out as unknown as Sections & { namespace: string; createNamespace?: boolean; clusterDomain: string };
     const cfg: StackConfig = {
@@ -239,43 +277,54 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
         createNamespace: c.createNamespace ?? c.namespace !== "default",
         clients: { ...c.clients, partitions: c.clients.partitions ?? c.kafka.partitions },
     };
-    problems.push(...crossChecks(cfg));
+    for (const rule of crossChecks(cfg)) {
+        if (!rule.keys.some(k => inDoubt.has(k))) problems.push(rule.problem);
+    }
     if (problems.length > 0) throw new ConfigError(problems);
     return cfg;
 }
 
-/** Rules that relate two keys; each message names both. */
-function crossChecks(c: StackConfig): string[] {
-    const p: string[] = [];
+/** One message per key, however many of its checks failed. */
+function messagesOf(error: z.ZodError): string {
+    return [...new Set(error.issues.map(i => i.message))].join("; ");
+}
+
+/** A broken rule that relates keys: the keys it read, and a message that names them. */
+interface CrossProblem {
+    readonly keys: readonly string[];
+    readonly problem: string;
+}
+
+/** Rules that relate two keys or more; each message names them, the values, and what to set instead. */
+function crossChecks(c: StackConfig): CrossProblem[] {
+    const p: CrossProblem[] = [];
+    const rule = (keys: string[], problem: string) => p.push({ keys, problem: `${PROJECT}:${problem}` });
     const { cassandra, kafka, writer, zookeeper } = c;
-    if (kafka.replicationFactor > kafka.replicas) {
-        p.push(`${PROJECT}:kafka.replicationFactor: must be at most kafka.replicas (${kafka.replicas}) (got ${kafka.replicationFactor})`);
-    }
-    if (kafka.minInsyncReplicas > kafka.replicationFactor) {
-        p.push(`${PROJECT}:kafka.minInsyncReplicas: must be at most kafka.replicationFactor (${kafka.replicationFactor}) (got ${kafka.minInsyncReplicas})`);
-    }
+    p.push(...kafkaReplication(kafka));
     if (writer.replicationFactor > cassandra.replicas) {
-        p.push(`${PROJECT}:writer.replicationFactor: must be at most cassandra.replicas (${cassandra.replicas}) (got ${writer.replicationFactor})`);
+        rule(["writer.replicationFactor", "cassandra.replicas"], `writer.replicationFactor: must be at most cassandra.replicas (${cassandra.replicas}) (got ${writer.replicationFactor})`);
     }
     if (cassandra.seedCount > cassandra.replicas) {
-        p.push(`${PROJECT}:cassandra.seedCount: must be at most cassandra.replicas (${cassandra.replicas}) (got ${cassandra.seedCount})`);
+        rule(["cassandra.seedCount", "cassandra.replicas"], `cassandra.seedCount: must be at most cassandra.replicas (${cassandra.replicas}) (got ${cassandra.seedCount})`);
     }
     if (writer.replicas > 1) {
-        p.push(`${PROJECT}:writer.replicas: must be 0 or 1: two writers on one topic would race for sequence numbers (got ${writer.replicas})`);
+        rule(["writer.replicas"], `writer.replicas: must be 0 or 1: two writers on one topic would race for sequence numbers (got ${writer.replicas})`);
     }
     const needed = replicasNeeded(writer.consistency, writer.replicationFactor);
     if (needed > writer.replicationFactor) {
         const ok = CONSISTENCY_LEVELS.filter(l => replicasNeeded(l, writer.replicationFactor) <= writer.replicationFactor);
-        p.push(`${PROJECT}:writer.consistency: ${writer.consistency} needs ${needed} replicas but writer.replicationFactor is ${writer.replicationFactor}; with that factor use one of ${ok.join(", ")}`);
+        rule(["writer.consistency", "writer.replicationFactor"], `writer.consistency: ${writer.consistency} needs ${needed} replicas but writer.replicationFactor is ${writer.replicationFactor}; with that factor use one of ${ok.join(", ")}`);
     }
-    const heaps: [string, string, string, string][] = [
-        ["cassandra.maxHeapSize", cassandra.maxHeapSize, ...memoryLimitOf("cassandra", cassandra)],
-        ["kafka.heapSize", kafka.heapSize, ...memoryLimitOf("kafka", kafka)],
-        ["zookeeper.heapSize", zookeeper.heapSize, ...memoryLimitOf("zookeeper", zookeeper)],
+    const heaps: [string, string, string][] = [
+        ["cassandra", "maxHeapSize", cassandra.maxHeapSize],
+        ["kafka", "heapSize", kafka.heapSize],
+        ["zookeeper", "heapSize", zookeeper.heapSize],
     ];
-    for (const [heapKey, heap, memKey, mem] of heaps) {
+    for (const [section, heapKey, heap] of heaps) {
+        const [memKey, mem] = memoryLimitOf(section, c[section as "cassandra" | "kafka" | "zookeeper"]);
         if (parseJvmSize(heap)! > parseQuantity(mem)!) {
-            p.push(`${PROJECT}:${heapKey}: must not exceed ${memKey} (${mem}), the container's memory limit (got ${heap})`);
+            rule([`${section}.${heapKey}`, `${section}.memory`, `${section}.memoryLimit`],
+                `${section}.${heapKey}: must not exceed ${memKey} (${mem}), the container's memory limit (got ${heap})`);
         }
     }
     for (const section of ["cassandra", "zookeeper", "kafka", "writer", "clients"] as const) {
@@ -283,12 +332,52 @@ function crossChecks(c: StackConfig): string[] {
         for (const [request, limit] of [["cpu", "cpuLimit"], ["memory", "memoryLimit"]] as const) {
             const l = r[limit];
             if (l !== undefined && parseQuantity(l)! < parseQuantity(r[request])!) {
-                p.push(`${PROJECT}:${section}.${limit}: must be at least ${section}.${request} (${r[request]}), the request (got ${l})`);
+                rule([`${section}.${limit}`, `${section}.${request}`], `${section}.${limit}: must be at least ${section}.${request} (${r[request]}), the request (got ${l})`);
             }
         }
     }
     if (parseJvmSize(cassandra.heapNewSize)! > parseJvmSize(cassandra.maxHeapSize)!) {
-        p.push(`${PROJECT}:cassandra.heapNewSize: must not exceed cassandra.maxHeapSize (${cassandra.maxHeapSize}) (got ${cassandra.heapNewSize})`);
+        rule(["cassandra.heapNewSize", "cassandra.maxHeapSize"], `cassandra.heapNewSize: must not exceed cassandra.maxHeapSize (${cassandra.maxHeapSize}) (got ${cassandra.heapNewSize})`);
+    }
+    return p;
+}
+
+/**
+ * What the brokers can serve: every replica of a partition needs a broker of its own, and a write with
+ * acks=all (the producer's, and the group coordinator's offset commits) needs min.insync.replicas of
+ * them in sync. The app topic takes kafka.replicationFactor and kafka.minInsyncReplicas; so does
+ * `__consumer_offsets`, for its min ISR, while its replication factor is internalTopicReplicationFactor.
+ * One message per key, with the highest value that every rule allows.
+ */
+function kafkaReplication(kafka: KafkaConfig): CrossProblem[] {
+    const p: CrossProblem[] = [];
+    const { replicas, replicationFactor: rf, minInsyncReplicas: isr } = kafka;
+    const internalRf = internalTopicReplicationFactor(replicas);
+    // A factor above the brokers is reported on its own; min ISR is then held to what it may become.
+    const maxIsr = Math.min(rf, replicas, internalRf);
+    const never = "so no write with acks=all would ever be acknowledged";
+    if (rf > replicas) {
+        p.push({
+            keys: ["kafka.replicationFactor", "kafka.replicas"],
+            problem: `${PROJECT}:kafka.replicationFactor: must be at most kafka.replicas (${replicas}) (got ${rf}): each replica of a partition needs a broker of its own, so the producer could never create the app topic; set kafka.replicationFactor to at most ${replicas}, or kafka.replicas to at least ${rf}`,
+        });
+    }
+    if (rf <= replicas && isr > rf) {
+        p.push({
+            keys: ["kafka.minInsyncReplicas", "kafka.replicationFactor"],
+            problem: `${PROJECT}:kafka.minInsyncReplicas: must be at most kafka.replicationFactor (${rf}) (got ${isr}): a partition has only that many replicas to be in sync, ${never}; set kafka.minInsyncReplicas to at most ${maxIsr}` +
+                (isr <= internalRf ? `, or kafka.replicationFactor to at least ${isr}` : ""),
+        });
+    } else if (isr > replicas) {
+        p.push({
+            keys: ["kafka.minInsyncReplicas", "kafka.replicas"],
+            problem: `${PROJECT}:kafka.minInsyncReplicas: must be at most kafka.replicas (${replicas}) (got ${isr}): that many brokers must hold each write, ${never}; set kafka.minInsyncReplicas to at most ${maxIsr}`,
+        });
+    } else if (isr > internalRf) {
+        p.push({
+            keys: ["kafka.minInsyncReplicas", "kafka.replicas"],
+            problem: `${PROJECT}:kafka.minInsyncReplicas: must be at most ${internalRf}, the replication factor of __consumer_offsets (min(3, kafka.replicas)) (got ${isr}): that topic takes the brokers' min.insync.replicas, so the consumer group could never join or commit offsets; set kafka.minInsyncReplicas to at most ${maxIsr}`,
+        });
     }
     return p;
 }

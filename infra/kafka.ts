@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { KafkaConfig } from "./config";
+import { internalTopicReplicationFactor, KafkaConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
 import { CONFLUENT_POD_SECURITY, createStatefulSystem, resourcesOf } from "./stateful";
 
@@ -30,8 +30,8 @@ export class Kafka extends pulumi.ComponentResource {
         const { placement, config } = args;
         const serviceName = "kafka-service";
         const brokers = podFqdns(placement, "kafka", config.replicas, serviceName).map(h => `${h}:${BROKER_PORT}`);
-        // Internal topics can't have more replicas than there are brokers.
-        const internalRf = Math.min(3, config.replicas);
+        // Internal topics can't have more replicas than there are brokers; config.ts holds min ISR to it.
+        const internalRf = internalTopicReplicationFactor(config.replicas);
 
         const system = createStatefulSystem(name, {
             placement,

@@ -52,11 +52,37 @@ test("property: any replica count below the minimum is rejected with the key nam
         }));
 });
 
-test("property: a valid Kafka sizing is accepted exactly when RF <= brokers and min ISR <= RF", () => {
+test("property: a Kafka sizing is accepted exactly when RF <= brokers, min ISR <= RF and min ISR <= the RF of __consumer_offsets", () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), (replicas, rf, isr) => {
         const problems = problemsOf({ kafka: { replicas, replicationFactor: rf, minInsyncReplicas: isr } });
-        const ok = rf <= replicas && isr <= rf;
+        // __consumer_offsets gets min(3, brokers) replicas and the brokers' min.insync.replicas.
+        const ok = rf <= replicas && isr <= rf && isr <= Math.min(3, replicas);
         return ok ? problems.length === 0 : problems.length > 0 && problems.every(p => p.startsWith("streamstack:kafka."));
+    }));
+});
+
+test("property: a refused Kafka sizing says what to set instead, and setting it is accepted", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), (replicas, rf, isr) => {
+        const kafka: Record<string, number> = { replicas, replicationFactor: rf, minInsyncReplicas: isr };
+        const fixed = { ...kafka };
+        for (const p of problemsOf({ kafka })) {
+            // Each message names its key, the value it got, and the highest value to set instead.
+            const m = /^streamstack:kafka\.(\w+): must be at most .* \(got (\d+)\): .*; set kafka\.(\w+) to at most (\d+)/.exec(p);
+            if (!m || m[1] !== m[3] || Number(m[2]) !== kafka[m[1]]) return false;
+            fixed[m[1]] = Number(m[4]);
+        }
+        return problemsOf({ kafka: fixed }).length === 0;
+    }));
+});
+
+test("property: an unknown key is reported together with every other problem, never instead of one", () => {
+    const sizing = fc.record({ replicas: fc.integer({ min: 1, max: 5 }), replicationFactor: fc.integer({ min: 1, max: 5 }), minInsyncReplicas: fc.integer({ min: 1, max: 5 }) });
+    fc.assert(fc.property(sizing, fc.constantFrom("colour", "owner", "zone"), fc.constantFrom("cassandra", "writer", "images"), (kafka, unknown, section) => {
+        const alone = problemsOf({ kafka });
+        const withTypo = problemsOf({ kafka, [section]: { [unknown]: "x" } });
+        return withTypo.length === alone.length + 1 &&
+            alone.every(p => withTypo.includes(p)) &&
+            withTypo.some(p => p.startsWith(`streamstack:${section}.${unknown}: unknown key`));
     }));
 });
 

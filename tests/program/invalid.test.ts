@@ -24,6 +24,13 @@ const cases: [string, Record<string, unknown>, RegExp[]][] = [
     ["two writers", { writer: { replicas: 2 } }, [/streamstack:writer\.replicas: must be 0 or 1/]],
     ["Kafka RF above brokers", { kafka: { replicas: 2, minInsyncReplicas: 1 } }, [/streamstack:kafka\.replicationFactor: must be at most kafka\.replicas \(2\) \(got 3\)/]],
     ["min ISR above RF", { kafka: { minInsyncReplicas: 4 } }, [/streamstack:kafka\.minInsyncReplicas: must be at most kafka\.replicationFactor \(3\) \(got 4\)/]],
+    ["one broker with the default RF and min ISR", { kafka: { replicas: 1 } }, [
+        /streamstack:kafka\.replicationFactor: must be at most kafka\.replicas \(1\) \(got 3\): .*; set kafka\.replicationFactor to at most 1, or kafka\.replicas to at least 3/,
+        /streamstack:kafka\.minInsyncReplicas: must be at most kafka\.replicas \(1\) \(got 2\): .*no write with acks=all would ever be acknowledged; set kafka\.minInsyncReplicas to at most 1/,
+    ]],
+    ["min ISR above the RF of __consumer_offsets", { kafka: { replicas: 5, replicationFactor: 5, minInsyncReplicas: 4 } }, [
+        /streamstack:kafka\.minInsyncReplicas: must be at most 3, the replication factor of __consumer_offsets \(min\(3, kafka\.replicas\)\) \(got 4\): .*the consumer group could never join or commit offsets; set kafka\.minInsyncReplicas to at most 3/,
+    ]],
     ["writer RF above Cassandra nodes", { cassandra: { replicas: 2 } }, [/streamstack:writer\.replicationFactor: must be at most cassandra\.replicas \(2\) \(got 3\)/]],
     ["seeds above nodes", { cassandra: { seedCount: 4 } }, [/streamstack:cassandra\.seedCount: must be at most cassandra\.replicas \(3\) \(got 4\)/]],
     ["unknown consistency", { writer: { consistency: "MOST" } }, [/streamstack:writer\.consistency: must be one of ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE \(got "MOST"\)/]],
@@ -67,4 +74,23 @@ test("every problem is reported at once, not just the first", async () => {
         expect(message).toContain(`streamstack:${key}`);
     }
     expect(registered).toBe(0);
+});
+
+test("a misspelt key does not hide the rules that relate keys: the typo and the Kafka sizing in one message", async () => {
+    const { message, registered } = await failure({ cassandra: { replica: 5 }, kafka: { replicationFactor: 5 } });
+    expect(message).toMatch(/Invalid stack config \(2 problems\)/);
+    expect(message).toMatch(/streamstack:cassandra\.replica: unknown key; did you mean "replicas"\?/);
+    expect(message).toMatch(/streamstack:kafka\.replicationFactor: must be at most kafka\.replicas \(3\) \(got 5\)/);
+    expect(registered).toBe(0);
+});
+
+test("a rule that reads a bad or misspelt key waits for it: no message about a value the user never chose", async () => {
+    // writer.replicationFactor 5 is checked against cassandra.replicas, which is misspelt in one case
+    // and not a number in the other: its default of 3 is not what the user meant.
+    for (const cassandra of [{ replica: 5 }, { replicas: "five" }]) {
+        const { message } = await failure({ cassandra, writer: { replicationFactor: 5 }, kafka: { minInsyncReplicas: 4 } });
+        expect(message).toMatch(/Invalid stack config \(2 problems\)/);
+        expect(message).toMatch(/streamstack:kafka\.minInsyncReplicas: must be at most kafka\.replicationFactor \(3\) \(got 4\)/);
+        expect(message).not.toContain("streamstack:writer.replicationFactor");
+    }
 });

@@ -116,6 +116,20 @@ test("app replicas of 0 pause an app", async () => {
     expect(r.get(T.deployment, "ece573-prj05-producer").spec.replicas).toBe(1);
 });
 
+test("with the producer paused, `pulumi up` does not wait for the consumer, which cannot be Ready before the producer creates the topic", async () => {
+    const skipAwait = (r: any, name: string) => r.get(T.deployment, name).metadata.annotations?.["pulumi.com/skipAwait"];
+    const paused = await render("dev", { clients: { producerReplicas: 0 } }, program);
+    expect(skipAwait(paused, "ece573-prj05-consumer")).toBe("true");
+    expect(paused.get(T.deployment, "ece573-prj05-producer").spec.replicas).toBe(0);
+    // Awaited as before wherever a producer runs, and the producer and writer always.
+    expect(skipAwait(paused, "ece573-prj05-producer")).toBeUndefined();
+    expect(skipAwait(paused, "ece573-prj04-writer")).toBeUndefined();
+    const running = await render("dev", {}, program);
+    expect(skipAwait(running, "ece573-prj05-consumer")).toBeUndefined();
+    // Metadata only: pausing and resuming the producer does not roll the consumer's pods.
+    expect(paused.get(T.deployment, "ece573-prj05-consumer").spec).toEqual(running.get(T.deployment, "ece573-prj05-consumer").spec);
+});
+
 test("the Kubernetes provider's own keys sit beside the project's and change nothing it renders", async () => {
     const plain = await render("dev", {}, program);
     const withProviderKeys = await render("dev", { "kubernetes:context": "kind-other", "kubernetes:kubeconfig": "/tmp/kubeconfig", "kubernetes:namespace": "ignored" }, program);
