@@ -1,10 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CassandraConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { createStatefulSystem, execProbe, resourcesOf } from "./stateful";
+import { createStatefulSystem, execProbe, resourcesOf, serverPodSecurity } from "./stateful";
 
 export const CQL_PORT = 9042;
 export const INTERNODE_PORT = 7000;
+/**
+ * The official image's user `cassandra`. Its entry point, started as root, chowns data, logs and conf to
+ * it and steps down with gosu; started as 999 it skips both and edits cassandra.yaml and
+ * cassandra-rackdc.properties in place, which the image leaves writable by all (conf is a+rwX).
+ */
+export const CASSANDRA_UID = 999;
 /**
  * nodetool as the probe and preStop run it. Apache's bin/nodetool starts a JVM with -Xmx$MAX_HEAP_SIZE,
  * and the container's MAX_HEAP_SIZE is the server's heap: a second JVM of that size per probe in the
@@ -44,8 +50,15 @@ export class Cassandra extends pulumi.ComponentResource {
             replicas: config.replicas,
             // Nodes must bootstrap one at a time or they fight over token ranges.
             podManagementPolicy: "OrderedReady",
+            // Ready 30 s before the next node is touched: the others' gossip has marked this one up, and a
+            // node that falls over right after joining stops the roll.
+            minReadySeconds: 30,
+            // The startup probe allows 10 minutes, then the node joins the ring (after a SIGKILL on a loaded
+            // 2-core node, commit log replay and rejoining took 236 s: e2e drill 3).
+            memberStartMinutes: 15,
             // `nodetool drain` flushes memtables and leaves the ring cleanly; give it time.
             terminationGracePeriodSeconds: 300,
+            securityContext: serverPodSecurity(CASSANDRA_UID),
             // The official image's only data VOLUME.
             storage: { mounts: [{ mountPath: "/var/lib/cassandra" }], size: config.storageSize, storageClass: config.storageClass },
             container: {

@@ -41,6 +41,11 @@ export class Kafka extends pulumi.ComponentResource {
             ports: [{ name: "broker", port: BROKER_PORT }],
             replicas: config.replicas,
             podManagementPolicy: "Parallel",
+            // The readiness probe sees only the port; a restarted broker was back in every ISR about 30 s
+            // later (e2e drill 1). A time, not a check (and a Parallel set's roll honours it since kubernetes#130909).
+            minReadySeconds: 30,
+            // The startup probe allows 5 minutes (log recovery comes before the port opens), then catching up.
+            memberStartMinutes: 10,
             // SIGTERM makes the broker hand its partitions' leadership over before it exits.
             terminationGracePeriodSeconds: 120,
             securityContext: CONFLUENT_POD_SECURITY,

@@ -45,7 +45,24 @@ export function labels(p: Placement, app: string, component: string): { all: Rec
 /** The labels every object of the program carries, the namespace included. */
 export const PROJECT_LABELS = { "app.kubernetes.io/part-of": "streamstack", "app.kubernetes.io/managed-by": "pulumi" } as const;
 
-/** Spread pods over nodes, but still schedule when there are more pods than nodes. */
-export function spreadOverNodes(selector: Record<string, string>) {
-    return [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } }];
+/**
+ * Spread a set's pods over nodes and, where nodes carry zone labels, over zones: preferences only, so a
+ * pod is never left Pending for them (one node runs every pod; with node-local volumes a pod can only
+ * go back to its volume's node, which a hard rule could refuse for good once the cluster grows).
+ */
+export function spreadPods(selector: Record<string, string>) {
+    const labelSelector = { matchLabels: selector };
+    return {
+        // maxSkew 1: the strongest preference ScheduleAnyway gives.
+        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector }],
+        // Zones as affinity, not as a second spread constraint: the scheduler scores 0 every node lacking any
+        // spread constraint's label, so on zoneless nodes (kind) the node spreading would be lost too.
+        affinity: {
+            podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                    { weight: 100, podAffinityTerm: { topologyKey: "topology.kubernetes.io/zone", labelSelector } },
+                ],
+            },
+        },
+    };
 }

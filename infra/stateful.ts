@@ -2,7 +2,7 @@
 // name, a StatefulSet with one volume claim per pod, and a PodDisruptionBudget.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { labels, Placement, spreadOverNodes } from "./meta";
+import { labels, Placement, spreadPods } from "./meta";
 
 type Container = k8s.types.input.core.v1.Container;
 type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
@@ -18,8 +18,8 @@ export interface StatefulSystemArgs {
     /** Ports of the Service and of the container alike. */
     readonly ports: { name: string; port: number }[];
     readonly replicas: number;
-    /** The container, less its ports and volume mounts (derived from `ports` and `storage`). */
-    readonly container: Omit<Container, "ports" | "volumeMounts">;
+    /** The container, less its ports and volume mounts (from `ports` and `storage`) and its security (the same for every server). */
+    readonly container: Omit<Container, "ports" | "volumeMounts" | "securityContext">;
     /**
      * Each pod's claim, named `<app>-data` (the reference's names); storageClass unset = cluster default.
      * `mounts` put the claim exactly where the image keeps its data: an image's VOLUME that no mount
@@ -27,9 +27,17 @@ export interface StatefulSystemArgs {
      */
     readonly storage: { mounts: { mountPath: string; subPath?: string }[]; size: string; storageClass?: string };
     readonly terminationGracePeriodSeconds: number;
-    readonly securityContext?: PodSecurityContext;
+    /** The pod's user, group and seccomp profile: the image's own non-root user (see `serverPodSecurity`). */
+    readonly securityContext: PodSecurityContext;
     /** OrderedReady where members must join one at a time (Cassandra bootstrap), else Parallel. */
     readonly podManagementPolicy: "OrderedReady" | "Parallel";
+    /**
+     * How long a new pod must stay Ready before the controller takes the next one down (rolling update) or,
+     * with OrderedReady, creates the next one: a member that falls over right after joining stops the roll.
+     */
+    readonly minReadySeconds: number;
+    /** How long one member may take from pod creation to Ready (start, log replay, join); sizes `pulumi up`'s wait. */
+    readonly memberStartMinutes: number;
 }
 
 export interface StatefulSystem {
@@ -61,6 +69,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
             serviceName: args.serviceName,
             replicas: args.replicas,
             podManagementPolicy: args.podManagementPolicy,
+            minReadySeconds: args.minReadySeconds,
             selector: { matchLabels: selector },
             template: {
                 metadata: { labels: all },
@@ -69,9 +78,10 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                     enableServiceLinks: false,
                     terminationGracePeriodSeconds: args.terminationGracePeriodSeconds,
                     securityContext: args.securityContext,
-                    topologySpreadConstraints: spreadOverNodes(selector),
+                    ...spreadPods(selector),
                     containers: [{
                         ...args.container,
+                        securityContext: SERVER_CONTAINER_SECURITY,
                         ports: args.ports.map(p => ({ name: p.name, containerPort: p.port })),
                         volumeMounts: args.storage.mounts.map(m => ({ name: claim, ...m })),
                     }],
@@ -86,7 +96,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                 },
             }],
         },
-    }, opts);
+    }, { ...opts, customTimeouts: rolloutTimeouts(args) });
 
     const disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
         metadata: metadata(app),
@@ -97,8 +107,48 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
     return { service, statefulSet, disruptionBudget };
 }
 
-/** The Confluent images run as appuser (uid 1000): fsGroup makes the claim writable for it. */
-export const CONFLUENT_POD_SECURITY = { fsGroup: 1000 } as const;
+type RolloutArgs = Pick<StatefulSystemArgs, "replicas" | "podManagementPolicy" | "minReadySeconds" | "memberStartMinutes">;
+
+/**
+ * How long `pulumi up` waits for the StatefulSet (the provider's default is 10 minutes for the whole set).
+ * A rolling update replaces one pod at a time whatever the policy, and so does an OrderedReady creation;
+ * a Parallel creation starts every member at once. Each member also stays Ready `minReadySeconds`.
+ */
+export function rolloutTimeouts(args: RolloutArgs): pulumi.CustomTimeouts {
+    const member = args.memberStartMinutes * 60 + args.minReadySeconds;
+    const minutes = (members: number) => `${Math.ceil((members * member) / 60)}m`;
+    const oneByOne = minutes(args.replicas);
+    return { create: args.podManagementPolicy === "OrderedReady" ? oneByOne : minutes(1), update: oneByOne };
+}
+
+/**
+ * A server pod runs as its image's own non-root user from the start. fsGroup makes the claim writable for
+ * it; OnRootMismatch spares a full claim a recursive ownership change at every start once its root is right.
+ */
+export function serverPodSecurity(uid: number, gid = uid): PodSecurityContext {
+    return {
+        runAsNonRoot: true,
+        runAsUser: uid,
+        runAsGroup: gid,
+        fsGroup: gid,
+        fsGroupChangePolicy: "OnRootMismatch",
+        seccompProfile: { type: "RuntimeDefault" },
+    };
+}
+
+/**
+ * Every server container: no capabilities and no way to gain privileges. The root filesystem stays
+ * writable: each image's entry point rewrites its config under /etc at every start (cassandra.yaml,
+ * kafka.properties), and an emptyDir there would hide the image's own files.
+ */
+export const SERVER_CONTAINER_SECURITY = {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    readOnlyRootFilesystem: false,
+};
+
+/** The Confluent images run as appuser (uid and gid 1000), their USER; given as a number for runAsNonRoot. */
+export const CONFLUENT_POD_SECURITY = serverPodSecurity(1000);
 
 /**
  * Requests, and limits equal to them unless `cpuLimit`/`memoryLimit` are set: by default the pod gets

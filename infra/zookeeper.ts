@@ -70,6 +70,10 @@ export class Zookeeper extends pulumi.ComponentResource {
             ],
             replicas: config.replicas,
             podManagementPolicy: "Parallel",
+            // A member that drops out right after joining stops a roll before a second one goes and the
+            // ensemble loses its majority (a Parallel set's roll honours it since kubernetes#130909).
+            minReadySeconds: 20,
+            memberStartMinutes: 5,
             terminationGracePeriodSeconds: 60,
             securityContext: CONFLUENT_POD_SECURITY,
             // cp-zookeeper declares VOLUME /var/lib/zookeeper/data (snapshots, myid) and .../log (the

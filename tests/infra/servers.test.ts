@@ -1,0 +1,110 @@
+// The three server StatefulSets under Pulumi's mocks: who their pods run as, how long `pulumi up` waits
+// for a rollout, and how their pods spread, as issue 9 asks.
+import * as pulumi from "@pulumi/pulumi";
+import { Cassandra, Kafka, parseStackConfig, Placement, Zookeeper } from "../../infra";
+import { containerOf, render, T } from "../program/render";
+
+const placement: Placement = { namespace: "ns1", clusterDomain: "cluster.local", instance: "test" };
+
+/** Renders the three servers and keeps the resource options each StatefulSet was registered with. */
+async function renderServers(config: Record<string, unknown> = {}) {
+    const stack = parseStackConfig(config);
+    const options = new Map<string, pulumi.CustomResourceOptions>();
+    const record: pulumi.ResourceTransformation = args => {
+        if (args.type === T.statefulSet) options.set(args.props.metadata.name, args.opts);
+        return undefined;
+    };
+    const r = await render("test", {}, () => {
+        new Cassandra("cassandra", { placement, config: stack.cassandra }, { transformations: [record] });
+        new Zookeeper("zookeeper", { placement, config: stack.zookeeper }, { transformations: [record] });
+        new Kafka("kafka", { placement, config: stack.kafka, zookeeperConnect: "zk:2181" }, { transformations: [record] });
+    });
+    return { r, timeoutsOf: (sts: string) => options.get(sts)?.customTimeouts };
+}
+
+const SERVERS = ["cassandra", "zookeeper", "kafka"];
+
+describe("server pods run as their image's own non-root user", () => {
+    test("Cassandra runs as the image's user cassandra (999) from the start, so its entry point never runs as root", async () => {
+        const { r } = await renderServers();
+        const pod = r.get(T.statefulSet, "cassandra").spec.template.spec;
+        expect(pod.securityContext).toEqual({
+            runAsNonRoot: true,
+            runAsUser: 999,
+            runAsGroup: 999,
+            // the claim's files are group 999 and group-writable, whoever made them
+            fsGroup: 999,
+            fsGroupChangePolicy: "OnRootMismatch",
+            seccompProfile: { type: "RuntimeDefault" },
+        });
+    });
+
+    test("ZooKeeper and Kafka run as the Confluent images' appuser (1000), given as a number so runAsNonRoot can be checked", async () => {
+        const { r } = await renderServers();
+        for (const sts of ["zookeeper", "kafka"]) {
+            expect(r.get(T.statefulSet, sts).spec.template.spec.securityContext).toEqual({
+                runAsNonRoot: true,
+                runAsUser: 1000,
+                runAsGroup: 1000,
+                fsGroup: 1000,
+                fsGroupChangePolicy: "OnRootMismatch",
+                seccompProfile: { type: "RuntimeDefault" },
+            });
+        }
+    });
+
+    test("no server container can gain privileges or keep a capability; the root filesystem stays writable for the entry points' config", async () => {
+        const { r } = await renderServers();
+        for (const sts of SERVERS) {
+            expect(containerOf(r.get(T.statefulSet, sts)).securityContext).toEqual({
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ["ALL"] },
+                readOnlyRootFilesystem: false,
+            });
+        }
+    });
+});
+
+describe("rollouts that fit real start times", () => {
+    test("`pulumi up` waits for 3 Cassandra nodes one after another: 3 x (15 min + 30 s Ready) to create and to update", async () => {
+        const { timeoutsOf } = await renderServers();
+        expect(timeoutsOf("cassandra")).toEqual({ create: "47m", update: "47m" });
+    });
+
+    test("a ring scaled to 5 nodes gets a wait for 5 nodes", async () => {
+        const { timeoutsOf } = await renderServers({ cassandra: { replicas: 5 } });
+        expect(timeoutsOf("cassandra")).toEqual({ create: "78m", update: "78m" });
+    });
+
+    test("Kafka and ZooKeeper start their members at once but roll them one at a time: one member's wait to create, every member's to update", async () => {
+        const { timeoutsOf } = await renderServers({ zookeeper: { replicas: 3 } });
+        expect(timeoutsOf("kafka")).toEqual({ create: "11m", update: "32m" });
+        expect(timeoutsOf("zookeeper")).toEqual({ create: "6m", update: "16m" });
+    });
+
+    test("a new pod must stay Ready a while before the next member is touched", async () => {
+        const { r } = await renderServers();
+        const minReady = Object.fromEntries(SERVERS.map(sts => [sts, r.get(T.statefulSet, sts).spec.minReadySeconds]));
+        expect(minReady).toEqual({ cassandra: 30, zookeeper: 20, kafka: 30 });
+    });
+});
+
+describe("spreading that keeps quorum when a node is lost, and still runs on one node", () => {
+    test("each set prefers one pod per node and per zone, and no rule can leave a pod Pending", async () => {
+        const { r } = await renderServers();
+        for (const sts of SERVERS) {
+            const pod = r.get(T.statefulSet, sts).spec.template.spec;
+            const selector = { matchLabels: { app: sts } };
+            expect(pod.topologySpreadConstraints).toEqual([
+                { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: selector },
+            ]);
+            expect(pod.affinity).toEqual({
+                podAntiAffinity: {
+                    preferredDuringSchedulingIgnoredDuringExecution: [
+                        { weight: 100, podAffinityTerm: { topologyKey: "topology.kubernetes.io/zone", labelSelector: selector } },
+                    ],
+                },
+            });
+        }
+    });
+});
