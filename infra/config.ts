@@ -132,12 +132,36 @@ const sections = {
     }),
 } as const;
 
+/**
+ * Refused changes of what is deployed that a user may let through once they have done the steps the
+ * refusal lists (infra/changes.ts); the others have no safe path in place.
+ */
+export const CONFIRMABLE_KEYS = ["cassandra.replicas", "kafka.replicas", "cassandra.storageSize", "zookeeper.storageSize", "kafka.storageSize"] as const;
+
+/** `cassandra.replicas=2,kafka.storageSize=20Gi` -> key -> new value, or undefined if malformed. */
+function parseConfirmations(text: string): Record<string, string> | undefined {
+    const out: Record<string, string> = {};
+    for (const item of text.split(",").map(i => i.trim()).filter(i => i !== "")) {
+        const m = /^([A-Za-z.]+)=(\S+)$/.exec(item);
+        if (!m || !(CONFIRMABLE_KEYS as readonly string[]).includes(m[1])) return undefined;
+        out[m[1]] = m[2];
+    }
+    return out;
+}
+
+const confirmations = z.string({ error: `must be <key>=<new value>[,...] with a key of ${CONFIRMABLE_KEYS.join(", ")}` })
+    .refine(v => parseConfirmations(v) !== undefined, {
+        error: `must be <key>=<new value>[,...] with a key of ${CONFIRMABLE_KEYS.join(", ")}`,
+    })
+    .transform(v => parseConfirmations(v)!);
+
 const scalars = {
     namespace: dnsLabel.default("streamstack"),
     createNamespace: z.boolean({ error: "must be true or false" }).optional(),
     clusterDomain: z.string({ error: "must be a DNS domain such as cluster.local" })
         .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { error: "must be a DNS domain such as cluster.local" })
         .default("cluster.local"),
+    confirm: confirmations.optional(),
 } as const;
 
 type Sections = { [K in keyof typeof sections]: z.output<(typeof sections)[K]> };
@@ -149,7 +173,14 @@ export interface StackConfig extends Omit<Sections, "clients"> {
     readonly createNamespace: boolean;
     /** The cluster's DNS domain, the suffix of every in-cluster name. */
     readonly clusterDomain: string;
-    readonly clients: Omit<Sections["clients"], "partitions"> & { readonly partitions: number };
+    readonly clients: Omit<Sections["clients"], "partitions"> & {
+        /** The app topic's partitions: clients.partitions when set, else kafka.partitions. */
+        readonly partitions: number;
+        /** The key that sets `partitions`. */
+        readonly partitionsKey: "clients.partitions" | "kafka.partitions";
+    };
+    /** Refused changes the user has prepared for, key -> the new value they confirm (changes.ts). */
+    readonly confirm: Readonly<Record<string, string>>;
 }
 export type CassandraConfig = StackConfig["cassandra"];
 export type ZookeeperConfig = StackConfig["zookeeper"];
@@ -271,11 +302,16 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
         out[section] = parsed;
     }
 
-    const c = out as unknown as Sections & { namespace: string; createNamespace?: boolean; clusterDomain: string };
+    const c = out as unknown as Sections & { namespace: string; createNamespace?: boolean; clusterDomain: string; confirm?: Record<string, string> };
     const cfg: StackConfig = {
         ...c,
         createNamespace: c.createNamespace ?? c.namespace !== "default",
-        clients: { ...c.clients, partitions: c.clients.partitions ?? c.kafka.partitions },
+        clients: {
+            ...c.clients,
+            partitions: c.clients.partitions ?? c.kafka.partitions,
+            partitionsKey: c.clients.partitions !== undefined ? "clients.partitions" : "kafka.partitions",
+        },
+        confirm: c.confirm ?? {},
     };
     for (const rule of crossChecks(cfg)) {
         if (!rule.keys.some(k => inDoubt.has(k))) problems.push(rule.problem);

@@ -1,4 +1,5 @@
 export * from "./cassandra";
+export * from "./changes";
 export * from "./clients";
 export * from "./config";
 export * from "./kafka";

@@ -2,6 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Cassandra, CQL_PORT } from "./cassandra";
+import { ChangeError, DeployedRecord, guardChanges, PreviousRecord, readRecord, recordOf } from "./changes";
 import { Clients } from "./clients";
 import { StackConfig } from "./config";
 import { BROKER_PORT, Kafka } from "./kafka";
@@ -17,6 +18,40 @@ export interface StackOutputs {
     writerImage: pulumi.Output<string>;
     clientsImage: pulumi.Output<string>;
     checks: pulumi.Output<Record<string, string>>;
+    /** What this update deployed, for the next one to compare the config with (changes.ts). */
+    deployed: pulumi.Output<DeployedRecord>;
+}
+
+/** The stack output that records what was deployed. */
+export const DEPLOYED_OUTPUT = "deployed";
+
+/**
+ * What `pulumi up` and `pulumi preview` run: compares the config with what this stack deployed last,
+ * shows the warnings, throws ChangeError with every refused change before any Kubernetes or Docker
+ * resource is registered, and then builds the system.
+ */
+export async function deployChecked(config: StackConfig): Promise<StackOutputs> {
+    const previous = await readPreviousRecord();
+    const { refusals, warnings } = guardChanges(previous, config);
+    for (const w of warnings) pulumi.log.warn(w);
+    if (refusals.length > 0) throw new ChangeError(refusals);
+    return deployStack(config);
+}
+
+/**
+ * This stack's own `deployed` output from its last update, read through a StackReference to itself;
+ * undefined on a new stack, which has no outputs yet.
+ */
+async function readPreviousRecord(): Promise<PreviousRecord | undefined> {
+    const self = new pulumi.StackReference("previous-update", {
+        name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+    });
+    const details = await self.getOutputDetails(DEPLOYED_OUTPUT);
+    const record = readRecord(details.value ?? details.secretValue);
+    if (record === undefined && (await self.getOutputDetails("namespace")).value !== undefined) {
+        pulumi.log.warn(`this stack has outputs but no \`${DEPLOYED_OUTPUT}\` record (its last update ran an older program): nothing is compared with what is deployed this time; this update records it for the next`);
+    }
+    return record;
 }
 
 export function deployStack(config: StackConfig): StackOutputs {
@@ -51,6 +86,9 @@ export function deployStack(config: StackConfig): StackOutputs {
     }, after(kafka));
 
     const kubectl = `kubectl -n ${ns}`;
+    // Resolved only once the objects it describes are applied: an update that fails to apply them does not write it.
+    const deployed = pulumi.all([cassandra.statefulSetName, zookeeper.statefulSetName, kafka.statefulSetName, clients.producerName])
+        .apply(() => recordOf(config));
     return {
         namespace: pulumi.output(ns),
         cassandraContactPoint: pulumi.interpolate`${cassandra.contactPoint}:${CQL_PORT}`,
@@ -67,5 +105,6 @@ export function deployStack(config: StackConfig): StackOutputs {
             producerLogs: `${kubectl} logs deploy/ece573-prj05-producer -f`,
             consumerLogs: `${kubectl} logs deploy/ece573-prj05-consumer -f`,
         }),
+        deployed,
     };
 }

@@ -44,15 +44,29 @@ export function containerOf(workload: any): any {
     return workload.spec.template.spec.containers[0];
 }
 
+/** The organization the mocks report: a file backend's (`pulumi.getOrganization()`). */
+export const ORGANIZATION = "organization";
+
+export interface RenderOptions {
+    /** The stack's outputs from its last update, as a StackReference to it reads them; none: a new stack. */
+    readonly previousOutputs?: Record<string, unknown>;
+}
+
+type Outputs = Record<string, pulumi.Output<unknown>> | void;
+
 /**
  * Sets mocks, runs `body` (which registers resources), and waits until every registration has
- * arrived. Docker images get a digest derived from their build inputs, as a registry would give.
+ * arrived. Docker images get a digest derived from their build inputs, as a registry would give;
+ * a StackReference reads `previousOutputs`.
  */
-export async function render(stack: string, config: Record<string, unknown>, body: () => Record<string, pulumi.Output<unknown>> | void): Promise<Rendered> {
+export async function render(stack: string, config: Record<string, unknown>, body: () => Outputs | Promise<Outputs>, options: RenderOptions = {}): Promise<Rendered> {
     const resources: Registered[] = [];
     await pulumi.runtime.setMocks({
         newResource(args) {
             resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+            if (args.type === "pulumi:pulumi:StackReference") {
+                return { id: args.inputs.name, state: { name: args.inputs.name, outputs: options.previousOutputs ?? {}, secretOutputNames: [] } };
+            }
             const state = { ...args.inputs };
             if (args.type === T.image) {
                 const digest = createHash("sha256").update(JSON.stringify(args.inputs.build)).digest("hex");
@@ -61,12 +75,12 @@ export async function render(stack: string, config: Record<string, unknown>, bod
             return { id: `${args.name}-id`, state };
         },
         call: args => args.inputs,
-    }, "streamstack", stack, false);
+    }, "streamstack", stack, false, ORGANIZATION);
     pulumi.runtime.setAllConfig(Object.fromEntries(
         // Keys with a namespace (`kubernetes:context`) are taken as they are, the rest are the project's.
         Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `streamstack:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
     ));
-    const outputs = (body() ?? {}) as Record<string, pulumi.Output<unknown>>;
+    const outputs = ((await body()) ?? {}) as Record<string, pulumi.Output<unknown>>;
     const resolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs)) {
         resolved[k] = await new Promise(resolve => pulumi.output<any>(v).apply(resolve));

@@ -1,0 +1,376 @@
+// Day-2 changes: the config is compared with what this stack deployed last, not only with itself.
+// Each `up` records the guarded settings as the stack output `deployed` (program.ts); the next run
+// reads it back and refuses what would take the running system down or lose data, before any
+// Kubernetes object is registered, and warns about what a change really does.
+import { z } from "zod";
+import { NODETOOL } from "./cassandra";
+import { PROJECT, StackConfig } from "./config";
+import { BROKER_PORT } from "./kafka";
+import { parseQuantity } from "./quantity";
+
+/** Bumped when a field changes meaning; a reader compares only the fields both records have. */
+export const RECORD_VERSION = 1;
+
+type StorageClass = string | null; // null: the cluster's default class
+
+/** What `pulumi up` deployed, as far as the guards below need to know. */
+export interface DeployedRecord {
+    readonly version: number;
+    readonly namespace: string;
+    readonly cassandra: { clusterName: string; datacenter: string; rack: string; replicas: number; storageSize: string; storageClass: StorageClass };
+    readonly zookeeper: { replicas: number; storageSize: string; storageClass: StorageClass };
+    readonly kafka: {
+        replicas: number; partitions: number; replicationFactor: number; minInsyncReplicas: number;
+        storageSize: string; storageClass: StorageClass;
+    };
+    /** The app topic and the partition count the producer was given for it (clients.partitions or kafka.partitions). */
+    readonly clients: { topic: string; partitions: number };
+    readonly writer: { topic: string; keyspace: string; replicationFactor: number };
+}
+
+export function recordOf(c: StackConfig): DeployedRecord {
+    const storage = (s: { storageSize: string; storageClass?: string }) => ({ storageSize: s.storageSize, storageClass: s.storageClass ?? null });
+    return {
+        version: RECORD_VERSION,
+        namespace: c.namespace,
+        cassandra: { clusterName: c.cassandra.clusterName, datacenter: c.cassandra.datacenter, rack: c.cassandra.rack, replicas: c.cassandra.replicas, ...storage(c.cassandra) },
+        zookeeper: { replicas: c.zookeeper.replicas, ...storage(c.zookeeper) },
+        kafka: {
+            replicas: c.kafka.replicas, partitions: c.kafka.partitions, replicationFactor: c.kafka.replicationFactor,
+            minInsyncReplicas: c.kafka.minInsyncReplicas, ...storage(c.kafka),
+        },
+        clients: { topic: c.clients.topic, partitions: c.clients.partitions },
+        writer: { topic: c.writer.topic, keyspace: c.writer.keyspace, replicationFactor: c.writer.replicationFactor },
+    };
+}
+
+// A record written by another version of the program may lack a field or hold another type: such a
+// field reads as unknown (undefined) and is not compared, rather than failing the whole record.
+const opt = <T extends z.ZodType>(t: T) => t.optional().catch(undefined);
+const str = opt(z.string());
+const int = opt(z.number());
+const storageFields = { storageSize: str, storageClass: opt(z.string().nullable()) };
+const recordSchema = z.object({
+    version: int,
+    namespace: str,
+    cassandra: opt(z.object({ clusterName: str, datacenter: str, rack: str, replicas: int, ...storageFields })),
+    zookeeper: opt(z.object({ replicas: int, ...storageFields })),
+    kafka: opt(z.object({ replicas: int, partitions: int, replicationFactor: int, minInsyncReplicas: int, ...storageFields })),
+    clients: opt(z.object({ topic: str, partitions: int })),
+    writer: opt(z.object({ topic: str, keyspace: str, replicationFactor: int })),
+});
+
+/** A previous `deployed` output as read back: every field may be missing. */
+export type PreviousRecord = z.output<typeof recordSchema>;
+
+/** The previous `deployed` output, or undefined when there is none (a new stack) or it is not a record. */
+export function readRecord(value: unknown): PreviousRecord | undefined {
+    if (value === undefined || value === null) return undefined;
+    const r = recordSchema.safeParse(value);
+    return r.success ? r.data : undefined;
+}
+
+export interface Refusal {
+    /** The key as it is set, without the project prefix, e.g. `cassandra.replicas`. */
+    readonly key: string;
+    readonly deployed: unknown;
+    readonly wanted: unknown;
+    /** What the change would do to the running system. */
+    readonly why: string;
+    /** What to do instead. */
+    readonly instead: string;
+    /** Whether `streamstack:confirm` lets it through once the steps in `instead` are done. */
+    readonly confirmable: boolean;
+}
+
+export interface Guarded {
+    readonly refusals: Refusal[];
+    readonly warnings: string[];
+}
+
+const show = (v: unknown) => (v === null ? "unset (the cluster's default class)" : v === undefined ? "unset" : JSON.stringify(v));
+
+export function refusalMessage(r: Refusal): string {
+    return `${PROJECT}:${r.key}: ${show(r.deployed)} -> ${show(r.wanted)} refused: ${r.why}. Instead: ${r.instead}.` +
+        (r.confirmable ? ` Once that is done, let this one change through with \`pulumi config set ${PROJECT}:confirm ${r.key}=${String(r.wanted)}\` (several: comma-separated), and remove it after the \`up\`.` : "");
+}
+
+/** Every refused change in one message, as ConfigError lists every bad key. */
+export class ChangeError extends Error {
+    constructor(readonly refusals: Refusal[]) {
+        super(`Refused change${refusals.length === 1 ? "" : "s"} to what this stack has deployed (${refusals.length}):\n` +
+            refusals.map(r => `  - ${refusalMessage(r)}`).join("\n") +
+            `\nNothing was changed. Set the deployed value back (\`pulumi config set --path ${PROJECT}:<key> <value>\`) or follow the steps above (README: "Changing a running system").`);
+        this.name = "ChangeError";
+    }
+}
+
+interface Context {
+    readonly d: PreviousRecord;
+    readonly n: DeployedRecord;
+    readonly config: StackConfig;
+    /** `kubectl -n <the deployed namespace>`. */
+    readonly kubectl: string;
+    readonly refuse: (r: Refusal) => void;
+    readonly warn: (key: string, from: unknown, to: unknown, text: string) => void;
+}
+
+type Rule = (c: Context) => void;
+
+const newStackInstead = (key: string, to: unknown) =>
+    `keep it; for a system with ${key} ${show(to)}, create a new stack with it and copy the data over`;
+
+/** Every object lives in the namespace: another one is another, empty system. */
+const namespaceRule: Rule = ({ d, n, refuse }) => {
+    if (d.namespace === undefined || d.namespace === n.namespace) return;
+    refuse({
+        key: "namespace", deployed: d.namespace, wanted: n.namespace, confirmable: false,
+        why: `every object would be deleted from ${d.namespace} and created empty in ${n.namespace}; the claims, with all the data, stay behind in ${d.namespace}, or are deleted with it when the program created that namespace`,
+        instead: newStackInstead("namespace", n.namespace),
+    });
+};
+
+const cassandraIdentity: Rule = ({ d, n, refuse }) => {
+    for (const key of ["clusterName", "datacenter", "rack"] as const) {
+        const from = d.cassandra?.[key];
+        const to = n.cassandra[key];
+        if (from === undefined || from === to) continue;
+        const kept = key === "clusterName"
+            ? "each node keeps the cluster name in its data and refuses to start under another one"
+            : `each node keeps its ${key === "rack" ? "rack" : "datacenter"} in its data and refuses to start when the snitch reports another: a node in another ${key === "rack" ? "rack" : "datacenter"} is a different topology, which Cassandra builds only by bootstrapping empty nodes into it`;
+        refuse({
+            key: `cassandra.${key}`, deployed: from, wanted: to, confirmable: false,
+            why: `${kept}; the rolling update would stop at the first restarted pod, and the ring would stay a node short`,
+            instead: newStackInstead(`cassandra.${key}`, to),
+        });
+    }
+};
+
+const quorum = (members: number) => Math.floor(members / 2) + 1;
+
+/**
+ * Whether some quorum of `to` members can leave out every member of some quorum of `from`: the
+ * members that acknowledged the latest writes. New members start empty; an ensemble that grows so
+ * that they can outvote those members can elect a leader without that data, and ZooKeeper makes
+ * every member take the leader's history.
+ */
+export function zookeeperGrowthLosesData(from: number, to: number): boolean {
+    return to > from && quorum(to) - (to - from) < from - quorum(from) + 1;
+}
+
+/** Sizes to grow through, one `up` each, so that no step can lose data. */
+export function zookeeperGrowthSteps(from: number, to: number): number[] {
+    const steps = [from];
+    while (steps[steps.length - 1] < to) {
+        const at = steps[steps.length - 1];
+        let next = to;
+        while (zookeeperGrowthLosesData(at, next)) next--;
+        steps.push(next);
+    }
+    return steps;
+}
+
+const zookeeperGrowth: Rule = ({ d, n, refuse }) => {
+    const from = d.zookeeper?.replicas;
+    const to = n.zookeeper.replicas;
+    if (from === undefined || !zookeeperGrowthLosesData(from, to)) return;
+    refuse({
+        key: "zookeeper.replicas", deployed: from, wanted: to, confirmable: false,
+        why: `the ${to - from} new members start empty, and while the others restart for the new member list they can make up a quorum of ${to} (${quorum(to)} votes) ` +
+            `${from === 1 ? "without the member that holds the data" : "with too few of the members that hold the latest writes"}: a leader elected there makes every member take its history, ` +
+            "and Kafka's metadata in ZooKeeper (its cluster id, topics, partition assignments) is gone; the brokers then refuse to start under a new cluster id",
+        instead: `grow one \`pulumi up\` at a time through ${zookeeperGrowthSteps(from, to).join(" -> ")} members, each step once the last is Ready: ` +
+            "then every quorum of the new ensemble holds a member that has every write",
+    });
+};
+
+/** The app topic: Kafka can add partitions to a topic, never remove them. */
+const appTopicPartitions: Rule = ({ d, n, config, refuse }) => {
+    const from = d.clients?.partitions;
+    const to = n.clients.partitions;
+    // Another topic is created with its own count.
+    if (from === undefined || d.clients?.topic !== n.clients.topic || to >= from) return;
+    const key = config.clients.partitionsKey;
+    refuse({
+        key, deployed: from, wanted: to, confirmable: false,
+        why: `Kafka cannot remove partitions: topic ${n.clients.topic} keeps its ${from}, and the producer, given ${to} (TOPIC_PARTITIONS), refuses to start on a topic with more partitions than that and exits with code 1 at every restart`,
+        instead: `keep ${key} at ${from} or more` +
+            (key === "kafka.partitions" ? ` (to lower only the brokers' default, set clients.partitions to ${from} as well)` : "") +
+            `; for fewer partitions, set clients.topic to a new topic, which the producer creates with ${to} (the consumer group starts on it from its beginning)`,
+    });
+};
+
+/** kafka.partitions is the brokers' num.partitions: a default for topics they create, not the app topic's count. */
+const brokerDefaultPartitions: Rule = ({ d, n, config, warn }) => {
+    const from = d.kafka?.partitions;
+    const to = n.kafka.partitions;
+    if (from === undefined || from === to) return;
+    const appFrom = d.clients?.partitions;
+    const sameTopic = d.clients?.topic === n.clients.topic;
+    if (config.clients.partitionsKey === "kafka.partitions" && sameTopic && appFrom !== undefined && to < appFrom) return; // refused above
+    let app = "";
+    if (config.clients.partitionsKey === "clients.partitions") {
+        app = ` The app topic ${n.clients.topic} is not affected: it takes clients.partitions (${n.clients.partitions}).`;
+    } else if (sameTopic && appFrom !== undefined && to > appFrom) {
+        app = ` The app topic ${n.clients.topic} follows it, since clients.partitions is unset: the producer adds partitions ${appFrom} -> ${to} when it starts.`;
+    }
+    warn("kafka.partitions", from, to,
+        "every broker restarts, one at a time, since num.partitions (KAFKA_NUM_PARTITIONS) is in their pod template; it is the partition count only of topics the brokers create themselves " +
+        "(auto-created on first use, or created without a count), and topics that exist keep theirs." + app);
+};
+
+/** Leaving brokers by id (= pod ordinal): from `to` up to `from - 1`. */
+const leaving = (from: number, to: number) => Array.from({ length: from - to }, (_, i) => to + i);
+
+const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse }) => {
+    const from = d.kafka?.replicas;
+    const to = n.kafka.replicas;
+    if (from === undefined || to >= from) return;
+    const ids = leaving(from, to);
+    const one = ids.length === 1;
+    const stay = leaving(to, 0).join(",");
+    const reassign = `kafka-reassign-partitions --bootstrap-server localhost:${BROKER_PORT}`;
+    refuse({
+        key: "kafka.replicas", deployed: from, wanted: to, confirmable: true,
+        why: `the StatefulSet would stop broker${one ? "" : "s"} ${ids.join(", ")} (broker id = pod ordinal) while ${one ? "it holds" : "they hold"} partition replicas, and Kafka does not move them: ` +
+            `their partitions stay under-replicated, writes with acks=all fail wherever fewer than min.insync.replicas remain, and a partition whose replicas were all on ${one ? "it" : "them"} goes offline with its data`,
+        instead: `move every partition onto brokers ${stay} first. In \`${kubectl} exec -it kafka-0 -- bash\`: list the topics (\`kafka-topics --bootstrap-server localhost:${BROKER_PORT} --list\`, __consumer_offsets included) ` +
+            `into topics.json as {"version":1,"topics":[{"topic":"<name>"},...]}; \`${reassign} --topics-to-move-json-file topics.json --broker-list ${stay} --generate\`; ` +
+            `save its proposed assignment as plan.json; \`${reassign} --reassignment-json-file plan.json --execute\`, then the same with --verify until every reassignment is complete ` +
+            `(a topic with more replicas than the ${to} broker${to === 1 ? "" : "s"} that stay needs a plan with fewer replicas per partition); then lower kafka.replicas`,
+    });
+};
+
+/**
+ * The command that gives `__consumer_offsets` (50 partitions, Kafka's default) `min(3, brokers)`
+ * replicas spread over brokers 0..brokers-1, leaders in turn.
+ */
+export function raiseOffsetsReplicationCommand(kubectl: string, brokers: number): string {
+    const rf = Math.min(3, brokers);
+    const replicas = Array.from({ length: rf }, (_, k) => `$(((p+${k})%${brokers}))`).join(",");
+    const file = "/tmp/offsets-rf.json";
+    return `${kubectl} exec kafka-0 -- bash -c 'f=${file}; echo "{\\"version\\":1,\\"partitions\\":[" >$f; ` +
+        `for p in {0..49}; do echo "{\\"topic\\":\\"__consumer_offsets\\",\\"partition\\":$p,\\"replicas\\":[${replicas}]}$([ $p -lt 49 ] && echo ,)" >>$f; done; echo "]}" >>$f; ` +
+        `kafka-reassign-partitions --bootstrap-server localhost:${BROKER_PORT} --reassignment-json-file $f --execute'`;
+}
+
+/** Growing from fewer than 3 brokers: the internal topics keep the replication factor they were created with. */
+const kafkaGrowthFromFewBrokers: Rule = ({ d, n, kubectl, warn }) => {
+    const from = d.kafka?.replicas;
+    const to = n.kafka.replicas;
+    if (from === undefined || from >= 3 || to <= from) return;
+    const created = Math.min(3, from);
+    const isr = n.kafka.minInsyncReplicas;
+    const appRf = d.kafka?.replicationFactor;
+    warn("kafka.replicas", from, to,
+        `__consumer_offsets keeps the replication factor it was created with (${created === 1 ? "1" : `at most ${created}`}: min(3, brokers) when the first consumer group started), ` +
+        "and the new brokers get no partition of a topic that exists until partitions are reassigned to them. " +
+        `Once they are Ready, raise it to ${Math.min(3, to)}: \`${raiseOffsetsReplicationCommand(kubectl, to)}\`, then the same with --verify in place of --execute until it is complete.` +
+        (isr > created ? ` Until then kafka.minInsyncReplicas (${isr}) is above its replication factor, so the consumer group cannot commit offsets.` : "") +
+        (appRf !== undefined && n.kafka.replicationFactor > appRf
+            ? ` The app topic ${n.clients.topic} also keeps the ${appRf} replica${appRf === 1 ? "" : "s"} it was created with (the producer leaves an existing topic's replication factor as it is): ` +
+            `raise it the same way, with topic ${n.clients.topic} and its ${d.clients?.partitions ?? "own"} partitions in place of __consumer_offsets and 50.`
+            : ""));
+};
+
+/**
+ * Removing a Cassandra node takes `nodetool decommission` first. This refusal stands in for the
+ * step that would run it; replacing it with that step changes this rule alone.
+ */
+const cassandraScaleDown: Rule = ({ d, n, kubectl, refuse }) => {
+    const from = d.cassandra?.replicas;
+    const to = n.cassandra.replicas;
+    if (from === undefined || to >= from) return;
+    const pods = leaving(from, to).reverse().map(i => `cassandra-${i}`);
+    const one = pods.length === 1;
+    refuse({
+        key: "cassandra.replicas", deployed: from, wanted: to, confirmable: true,
+        why: `the StatefulSet would stop ${pods.join(", ")} without streaming ${one ? "its" : "their"} data anywhere: the ring keeps ${one ? "it as a down (DN) node that still owns" : "them as down (DN) nodes that still own"} token ranges, ` +
+            `every range ${one ? "it" : "they"} held has a replica fewer, QUORUM reads and writes fail where too few replicas remain, and data whose replicas were all on ${one ? "it" : "them"} is gone`,
+        instead: `decommission ${one ? "it" : "them one at a time, from the highest ordinal"}: ${pods.map(p => `\`${kubectl} exec ${p} -- bash -c '${NODETOOL} decommission'\``).join(", then ")} ` +
+            "(each returns once the node has streamed its data to the others and left the ring; it refuses while a keyspace has more replicas than the nodes that would stay, e.g. system_distributed with 3: " +
+            "lower that keyspace's replication factor first with ALTER KEYSPACE, or add --force); then lower cassandra.replicas and `pulumi up`; " +
+            `then delete ${one ? "its claim" : "their claims"}, \`${kubectl} delete pvc ${pods.map(p => `cassandra-data-${p}`).join(" ")}\`: a decommissioned node refuses to start on its old data, so a later scale-up would stop there`,
+    });
+};
+
+const SERVERS = ["cassandra", "zookeeper", "kafka"] as const;
+
+/** A StatefulSet's claim template cannot change in place: the provider would replace the StatefulSet. */
+const storage: Rule = ({ d, n, kubectl, refuse }) => {
+    for (const server of SERVERS) {
+        const was = d[server];
+        const now = n[server];
+        const replace = `a StatefulSet's claim template cannot change in place, so the provider would replace StatefulSet ${server}: every ${server} pod is deleted at once and comes back on its old claim`;
+        const from = was?.storageSize;
+        const to = now.storageSize;
+        const grows = from !== undefined && parseQuantity(to)! > (parseQuantity(from) ?? Infinity);
+        if (from !== undefined && parseQuantity(from) !== parseQuantity(to)) {
+            const replicas = was?.replicas ?? now.replicas;
+            const ordinals = Array.from({ length: replicas }, (_, i) => i).join(" ");
+            const storageClass = was?.storageClass ?? null;
+            refuse({
+                key: `${server}.storageSize`, deployed: from, wanted: to, confirmable: grows,
+                why: `${replace}, which keeps its old size (${from})`,
+                instead: grows
+                    ? `grow the claims in place, then re-create the StatefulSet without its pods: ` +
+                    `check that ${storageClass === null ? "the cluster's default class (the one `kubectl get storageclass` marks default)" : `class ${storageClass}`} allows expansion ` +
+                    `(\`kubectl get storageclass <class> -o jsonpath='{.allowVolumeExpansion}'\` prints true; if not, this takes a new stack and a copy of the data); ` +
+                    `\`for i in ${ordinals}; do ${kubectl} patch pvc ${server}-data-${server}-$i -p '{"spec":{"resources":{"requests":{"storage":"${to}"}}}}'; done\` ` +
+                    `(\`${kubectl} get pvc\` shows the new size once the volume has grown; some drivers grow the file system only when the pod restarts); ` +
+                    `\`${kubectl} delete statefulset ${server} --cascade=orphan\` (the pods keep running on their claims) and \`pulumi refresh\` (the StatefulSet leaves the stack's state); ` +
+                    `then \`pulumi up\` creates it with the new claim template and it takes the running pods back`
+                    : `keep ${from}: a claim cannot shrink; for smaller volumes, create a new stack and copy the data over`,
+            });
+        }
+        const classFrom = was?.storageClass;
+        const classTo = now.storageClass;
+        if (classFrom !== undefined && classFrom !== classTo) {
+            refuse({
+                key: `${server}.storageClass`, deployed: classFrom, wanted: classTo, confirmable: false,
+                why: `${replace} of the old class: nothing moves` + (classFrom === null ? " (naming the class the cluster uses by default changes the template too)" : ""),
+                instead: newStackInstead(`${server}.storageClass`, classTo),
+            });
+        }
+    }
+};
+
+const RULES: readonly Rule[] = [
+    namespaceRule, cassandraIdentity, cassandraScaleDown, zookeeperGrowth,
+    kafkaScaleDown, kafkaGrowthFromFewBrokers, appTopicPartitions, brokerDefaultPartitions, storage,
+];
+
+/**
+ * Compares the config with what is deployed (`previous`, undefined on a new stack: nothing to compare)
+ * and returns the changes refused (unless confirmed, see CONFIRMABLE_KEYS) and the warnings to show.
+ */
+export function guardChanges(previous: PreviousRecord | undefined, config: StackConfig): Guarded {
+    if (previous === undefined) return { refusals: [], warnings: [] };
+    const refused: Refusal[] = [];
+    const warnings: string[] = [];
+    const context: Context = {
+        d: previous,
+        n: recordOf(config),
+        config,
+        kubectl: `kubectl -n ${previous.namespace ?? config.namespace}`,
+        refuse: r => refused.push(r),
+        warn: (key, from, to, text) => warnings.push(`${PROJECT}:${key}: ${show(from)} -> ${show(to)}: ${text}`),
+    };
+    for (const rule of RULES) rule(context);
+
+    const confirmed = (r: Refusal) => r.confirmable && config.confirm[r.key] === String(r.wanted);
+    for (const r of refused.filter(confirmed)) {
+        warnings.push(`${PROJECT}:${r.key}: ${show(r.deployed)} -> ${show(r.wanted)} goes ahead, confirmed by ${PROJECT}:confirm: this takes the steps that its refusal lists to have been done (see README: "Changing a running system"); remove the confirmation after this \`up\``);
+    }
+    for (const [key, value] of Object.entries(config.confirm)) {
+        if (refused.some(r => r.key === key && confirmed(r))) continue;
+        warnings.push(`${PROJECT}:confirm: ${key}=${value} lets no refused change through (deployed ${show(fieldOf(previous, key))}, config ${show(fieldOf(context.n, key))}); ` +
+            `remove it (\`pulumi config rm ${PROJECT}:confirm\`) so that it cannot let a later change through unseen`);
+    }
+    return { refusals: refused.filter(r => !confirmed(r)), warnings };
+}
+
+function fieldOf(record: PreviousRecord | DeployedRecord, key: string): unknown {
+    const [section, field] = key.split(".");
+    return (record as Record<string, Record<string, unknown> | undefined>)[section]?.[field];
+}

@@ -1,0 +1,275 @@
+// Day-2 changes: a config is compared with what the stack deployed last. Each rule below is what an
+// operator would check by hand before a change: "will this take the ring down, or lose data?".
+import { spawnSync } from "child_process";
+import fc from "fast-check";
+import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import {
+    ChangeError, guardChanges, Guarded, raiseOffsetsReplicationCommand, readRecord, recordOf, zookeeperGrowthLosesData, zookeeperGrowthSteps,
+} from "../../infra/changes";
+import { parseStackConfig } from "../../infra/config";
+
+type Raw = Record<string, any>;
+
+/** What a stack deployed with `raw` has recorded, read back as the next run reads it (through JSON). */
+const deployedWith = (raw: Raw) => readRecord(JSON.parse(JSON.stringify(recordOf(parseStackConfig(raw)))));
+/** The stack was deployed with `from`; the user edits its config to `to`. */
+const change = (from: Raw, to: Raw): Guarded => guardChanges(deployedWith(from), parseStackConfig(to));
+const keysOf = (g: Guarded) => g.refusals.map(r => r.key);
+
+describe("nothing to compare", () => {
+    test("a new stack (no previous record) has nothing refused and nothing to warn about, whatever its config", () => {
+        for (const raw of [{}, { zookeeper: { replicas: 3 } }, { kafka: { replicas: 1, replicationFactor: 1, minInsyncReplicas: 1 } }, { cassandra: { clusterName: "other" } }]) {
+            expect(guardChanges(undefined, parseStackConfig(raw))).toEqual({ refusals: [], warnings: [] });
+        }
+    });
+
+    test("running `up` again with the same config refuses and warns about nothing", () => {
+        const raw = { zookeeper: { replicas: 3 }, kafka: { partitions: 6 }, cassandra: { storageClass: "fast" } };
+        expect(change(raw, raw)).toEqual({ refusals: [], warnings: [] });
+    });
+
+    test("unrelated changes go ahead without a word: consistency, cpu, memory, heaps, images, app replicas, growth", () => {
+        const to = {
+            writer: { consistency: "ONE", cpu: "500m", memory: "512Mi" },
+            cassandra: { cpu: "1", memory: "2Gi", maxHeapSize: "1G", image: "cassandra:4.1.4", replicas: 5 },
+            kafka: { cpu: "1", heapSize: "256m", replicas: 4 },
+            zookeeper: { memory: "1Gi" },
+            clients: { producerReplicas: 0, partitions: 8 },
+            images: { nodeBase: "node:22-bookworm-slim" },
+        };
+        expect(change({}, to)).toEqual({ refusals: [], warnings: [] });
+    });
+
+    test("a record that lacks a section (another program version) is compared on the fields it has", () => {
+        const partial = readRecord({ version: 1, namespace: "streamstack", cassandra: { clusterName: "ece573-prj04", replicas: 3 } });
+        expect(guardChanges(partial, parseStackConfig({ kafka: { replicas: 1, replicationFactor: 1, minInsyncReplicas: 1 } }))).toEqual({ refusals: [], warnings: [] });
+        expect(keysOf(guardChanges(partial, parseStackConfig({ cassandra: { clusterName: "x" } })))).toEqual(["cassandra.clusterName"]);
+        expect(readRecord("not a record")).toBeUndefined();
+    });
+});
+
+describe("immutable once the system exists", () => {
+    test.each([
+        ["clusterName", "prod-ring", /refuses to start under another one/],
+        ["datacenter", "dc2", /refuses to start when the snitch reports another/],
+        ["rack", "rack2", /refuses to start when the snitch reports another/],
+    ])("cassandra.%s: a change is refused, naming the key, both values, why and a new stack instead", (key, value, why) => {
+        const g = change({}, { cassandra: { [key]: value } });
+        expect(g.refusals).toHaveLength(1);
+        const message = new ChangeError(g.refusals).message;
+        expect(message).toContain(`streamstack:cassandra.${key}: "${recordOf(parseStackConfig({})).cassandra[key as "rack"]}" -> "${value}" refused: `);
+        expect(message).toMatch(why);
+        expect(message).toMatch(/Instead: keep it; for a system with cassandra\.\w+ "[^"]+", create a new stack with it and copy the data over/);
+        expect(g.refusals[0].confirmable).toBe(false);
+    });
+
+    test("namespace: another namespace is another, empty system, refused", () => {
+        const g = change({}, { namespace: "team-a" });
+        expect(keysOf(g)).toEqual(["namespace"]);
+        expect(g.refusals[0].why).toMatch(/deleted from streamstack and created empty in team-a/);
+    });
+});
+
+describe("ZooKeeper growth", () => {
+    test("1 -> 3 is refused: the two empty members form a quorum without the one that has the data; grow 1 -> 2 -> 3", () => {
+        const g = change({}, { zookeeper: { replicas: 3 } });
+        expect(keysOf(g)).toEqual(["zookeeper.replicas"]);
+        expect(g.refusals[0].why).toMatch(/2 new members start empty.*quorum of 3 \(2 votes\) without the member that holds the data/);
+        expect(g.refusals[0].instead).toMatch(/one `pulumi up` at a time through 1 -> 2 -> 3 members/);
+    });
+
+    test("1 -> 2, 2 -> 3 and 3 -> 4 go ahead; 1 -> 5 and 3 -> 5 are refused with their steps", () => {
+        for (const [from, to] of [[1, 2], [2, 3], [3, 4], [4, 5]]) {
+            expect(change({ zookeeper: { replicas: from } }, { zookeeper: { replicas: to } }).refusals).toEqual([]);
+        }
+        expect(change({}, { zookeeper: { replicas: 5 } }).refusals[0].instead).toMatch(/through 1 -> 2 -> 4 -> 5 members/);
+        expect(change({ zookeeper: { replicas: 3 } }, { zookeeper: { replicas: 5 } }).refusals[0].instead).toMatch(/through 3 -> 4 -> 5 members/);
+    });
+
+    test("property: growth is refused exactly when some quorum of the new ensemble can leave out a whole quorum of the old one", () => {
+        // Brute force over member sets: members 0..from-1 are old, the rest new.
+        const subsets = (n: number, k: number): number[][] => k === 0 ? [[]] : n < k ? [] : [...subsets(n - 1, k), ...subsets(n - 1, k - 1).map(s => [...s, n - 1])];
+        const q = (n: number) => Math.floor(n / 2) + 1;
+        fc.assert(fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 9 }), (from, to) => {
+            const unsafe = to > from && subsets(to, q(to)).some(newQ => subsets(from, q(from)).some(oldQ => oldQ.every(m => !newQ.includes(m))));
+            return zookeeperGrowthLosesData(from, to) === unsafe;
+        }));
+        fc.assert(fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 9 }), (from, to) => {
+            const steps = zookeeperGrowthSteps(from, Math.max(from, to));
+            return steps.every((s, i) => i === 0 || !zookeeperGrowthLosesData(steps[i - 1], s));
+        }));
+    });
+});
+
+describe("partitions", () => {
+    test("lowering clients.partitions is refused: Kafka cannot remove partitions", () => {
+        const g = change({ clients: { partitions: 8 } }, { clients: { partitions: 4 } });
+        expect(keysOf(g)).toEqual(["clients.partitions"]);
+        expect(new ChangeError(g.refusals).message).toMatch(/streamstack:clients\.partitions: 8 -> 4 refused: Kafka cannot remove partitions: topic test keeps its 8.*Instead: keep clients\.partitions at 8 or more/);
+    });
+
+    test("lowering kafka.partitions with clients.partitions unset lowers the app topic: refused, naming kafka.partitions", () => {
+        const g = change({ kafka: { partitions: 6 } }, { kafka: { partitions: 4 } });
+        expect(keysOf(g)).toEqual(["kafka.partitions"]);
+        expect(g.refusals[0].instead).toMatch(/set clients\.partitions to 6 as well/);
+        expect(g.warnings).toEqual([]);
+    });
+
+    test("fewer partitions on a new topic go ahead: it is created with its own count", () => {
+        expect(change({ clients: { partitions: 8 } }, { clients: { partitions: 4, topic: "test2" } }).refusals).toEqual([]);
+    });
+
+    test("kafka.partitions with clients.partitions set changes only the brokers' default: a warning that says so", () => {
+        const g = change({ clients: { partitions: 8 } }, { clients: { partitions: 8 }, kafka: { partitions: 2 } });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toHaveLength(1);
+        expect(g.warnings[0]).toMatch(/^streamstack:kafka\.partitions: 4 -> 2: every broker restarts, one at a time/);
+        expect(g.warnings[0]).toMatch(/only of topics the brokers create themselves \(auto-created on first use, or created without a count\), and topics that exist keep theirs/);
+        expect(g.warnings[0]).toMatch(/The app topic test is not affected: it takes clients\.partitions \(8\)/);
+    });
+
+    test("raising kafka.partitions with clients.partitions unset: the warning says the app topic follows", () => {
+        const g = change({}, { kafka: { partitions: 6 } });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings[0]).toMatch(/The app topic test follows it, since clients\.partitions is unset: the producer adds partitions 4 -> 6 when it starts/);
+    });
+});
+
+describe("Kafka brokers", () => {
+    test("kafka.replicas down is refused, with the reassignment off the leaving brokers first", () => {
+        const g = change({ kafka: { replicas: 5 } }, { kafka: { replicas: 3 } });
+        expect(keysOf(g)).toEqual(["kafka.replicas"]);
+        const [r] = g.refusals;
+        expect(r.why).toMatch(/stop brokers 3, 4 \(broker id = pod ordinal\)/);
+        expect(r.instead).toMatch(/move every partition onto brokers 0,1,2 first/);
+        expect(r.instead).toMatch(/kafka-reassign-partitions --bootstrap-server localhost:9092 --topics-to-move-json-file topics\.json --broker-list 0,1,2 --generate/);
+        expect(r.instead).toMatch(/--reassignment-json-file plan\.json --execute.*--verify.*then lower kafka\.replicas$/);
+        expect(r.confirmable).toBe(true);
+        expect(new ChangeError(g.refusals).message).toContain("`pulumi config set streamstack:confirm kafka.replicas=3`");
+    });
+
+    test("growing from one broker warns that __consumer_offsets stays at replication factor 1, with the command to raise it", () => {
+        const one = { kafka: { replicas: 1, replicationFactor: 1, minInsyncReplicas: 1 } };
+        const g = change(one, { kafka: { replicas: 3, replicationFactor: 3, minInsyncReplicas: 2 } });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toHaveLength(1);
+        const [w] = g.warnings;
+        expect(w).toMatch(/^streamstack:kafka\.replicas: 1 -> 3: __consumer_offsets keeps the replication factor it was created with \(1:/);
+        expect(w).toContain("raise it to 3: `kubectl -n streamstack exec kafka-0 -- bash -c '");
+        expect(w).toMatch(/kafka\.minInsyncReplicas \(2\) is above its replication factor, so the consumer group cannot commit offsets/);
+        expect(w).toMatch(/The app topic test also keeps the 1 replica it was created with/);
+        // From three brokers on, the internal topics were created with 3 replicas already.
+        expect(change({}, { kafka: { replicas: 5 } }).warnings).toEqual([]);
+    });
+
+    test("the command that raises __consumer_offsets writes a reassignment of its 50 partitions over the brokers", () => {
+        const bin = mkdtempSync(join(tmpdir(), "reassign-"));
+        // Stands in for Kafka's tool: prints the file it is given.
+        writeFileSync(join(bin, "kafka-reassign-partitions"), '#!/bin/bash\ncat "$4"\n', { mode: 0o755 });
+        try {
+            for (const brokers of [2, 3, 5]) {
+                const command = raiseOffsetsReplicationCommand("kubectl -n ns", brokers);
+                const script = /^kubectl -n ns exec kafka-0 -- bash -c '(.*)'$/.exec(command)![1].replace("/tmp/offsets-rf.json", join(bin, "plan.json"));
+                const run = spawnSync("bash", ["-c", script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: "utf8" });
+                expect(run.status).toBe(0);
+                const plan = JSON.parse(run.stdout);
+                expect(plan.version).toBe(1);
+                expect(plan.partitions.map((p: any) => p.partition)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+                for (const p of plan.partitions) {
+                    expect(p.topic).toBe("__consumer_offsets");
+                    expect(new Set(p.replicas).size).toBe(Math.min(3, brokers));
+                    for (const b of p.replicas) expect(b).toBeLessThan(brokers);
+                }
+            }
+        } finally {
+            rmSync(bin, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("Cassandra nodes", () => {
+    test("cassandra.replicas down is refused, with decommission from the highest ordinal first, then the claims", () => {
+        const g = change({ cassandra: { replicas: 5 } }, { cassandra: { replicas: 3 } });
+        expect(keysOf(g)).toEqual(["cassandra.replicas"]);
+        const [r] = g.refusals;
+        expect(r.why).toMatch(/would stop cassandra-4, cassandra-3 without streaming their data anywhere: the ring keeps them as down \(DN\) nodes/);
+        expect(r.instead).toMatch(/one at a time, from the highest ordinal: `kubectl -n streamstack exec cassandra-4 -- bash -c '.*nodetool decommission'`, then `kubectl -n streamstack exec cassandra-3 /);
+        expect(r.instead).toMatch(/then lower cassandra\.replicas and `pulumi up`; then delete their claims, `kubectl -n streamstack delete pvc cassandra-data-cassandra-4 cassandra-data-cassandra-3`/);
+        expect(r.confirmable).toBe(true);
+    });
+
+    test("once the steps are done, confirming that change lets it through with a warning; another value does not", () => {
+        const ok = change({ cassandra: { replicas: 5 } }, { cassandra: { replicas: 3 }, confirm: "cassandra.replicas=3" });
+        expect(ok.refusals).toEqual([]);
+        expect(ok.warnings).toEqual([expect.stringMatching(/^streamstack:cassandra\.replicas: 5 -> 3 goes ahead, confirmed by streamstack:confirm/)]);
+        const other = change({ cassandra: { replicas: 5 } }, { cassandra: { replicas: 3 }, confirm: "cassandra.replicas=4" });
+        expect(keysOf(other)).toEqual(["cassandra.replicas"]);
+        expect(other.warnings).toEqual([expect.stringMatching(/^streamstack:confirm: cassandra\.replicas=4 lets no refused change through \(deployed 5, config 3\)/)]);
+    });
+
+    test("a malformed confirmation, or one of a change that cannot be confirmed, is a config error naming what it accepts", () => {
+        for (const confirm of ["cassandra.replicas", "cassandra.clusterName=other", "replicas=3"]) {
+            expect(() => parseStackConfig({ confirm })).toThrow(
+                /streamstack:confirm: must be <key>=<new value>\[,\.\.\.\] with a key of cassandra\.replicas, kafka\.replicas, cassandra\.storageSize, zookeeper\.storageSize, kafka\.storageSize/);
+        }
+        expect(parseStackConfig({ confirm: "cassandra.replicas=2, kafka.storageSize=20Gi" }).confirm).toEqual({ "cassandra.replicas": "2", "kafka.storageSize": "20Gi" });
+    });
+
+    test("a confirmation left in place after its change is deployed is pointed out", () => {
+        const g = change({ cassandra: { replicas: 3 } }, { cassandra: { replicas: 3 }, confirm: "cassandra.replicas=3" });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toEqual([expect.stringMatching(/lets no refused change through \(deployed 3, config 3\); remove it/)]);
+    });
+});
+
+describe("storage of every StatefulSet", () => {
+    test.each(["cassandra", "zookeeper", "kafka"])("%s.storageSize up is refused, with the claims grown in place and the StatefulSet re-created without its pods", server => {
+        const g = change({}, { [server]: { storageSize: "50Gi" } });
+        expect(keysOf(g)).toEqual([`${server}.storageSize`]);
+        const [r] = g.refusals;
+        expect(r.why).toMatch(new RegExp(`provider would replace StatefulSet ${server}: every ${server} pod is deleted at once and comes back on its old claim, which keeps its old size`));
+        const ordinals = server === "zookeeper" ? "0" : "0 1 2"; // the default replicas: 1 member, 3 nodes, 3 brokers
+        expect(r.instead).toContain(`\`for i in ${ordinals}; do kubectl -n streamstack patch pvc ${server}-data-${server}-$i -p '{"spec":{"resources":{"requests":{"storage":"50Gi"}}}}'; done\``);
+        expect(r.instead).toContain(`\`kubectl -n streamstack delete statefulset ${server} --cascade=orphan\``);
+        expect(r.instead).toMatch(/allowVolumeExpansion/);
+        expect(r.confirmable).toBe(true);
+        expect(change({}, { [server]: { storageSize: "50Gi" }, confirm: `${server}.storageSize=50Gi` }).refusals).toEqual([]);
+    });
+
+    test("one claim per pod that is deployed is grown", () => {
+        const [r] = change({ cassandra: { replicas: 4 } }, { cassandra: { replicas: 4, storageSize: "20Gi" } }).refusals;
+        expect(r.instead).toContain("`for i in 0 1 2 3; do kubectl -n streamstack patch pvc cassandra-data-cassandra-$i ");
+    });
+
+    test("a smaller size is refused for good: a claim cannot shrink", () => {
+        const g = change({}, { kafka: { storageSize: "5Gi" } });
+        expect(keysOf(g)).toEqual(["kafka.storageSize"]);
+        expect(g.refusals[0]).toMatchObject({ confirmable: false, instead: expect.stringMatching(/a claim cannot shrink/) });
+        // The same size written another way is no change of size.
+        expect(change({}, { kafka: { storageSize: "10240Mi" } }).refusals).toEqual([]);
+    });
+
+    test.each(["cassandra", "zookeeper", "kafka"])("%s.storageClass: setting, changing or unsetting it is refused", server => {
+        expect(keysOf(change({}, { [server]: { storageClass: "fast" } }))).toEqual([`${server}.storageClass`]);
+        expect(keysOf(change({ [server]: { storageClass: "fast" } }, { [server]: { storageClass: "slow" } }))).toEqual([`${server}.storageClass`]);
+        expect(keysOf(change({ [server]: { storageClass: "fast" } }, {}))).toEqual([`${server}.storageClass`]);
+        const message = new ChangeError(change({}, { [server]: { storageClass: "fast" } }).refusals).message;
+        expect(message).toContain(`streamstack:${server}.storageClass: unset (the cluster's default class) -> "fast" refused`);
+    });
+});
+
+test("every refused change is in one message, one line each, and nothing was changed", () => {
+    const g = change({ cassandra: { replicas: 5 }, kafka: { replicas: 4 } }, {
+        cassandra: { replicas: 4, clusterName: "other" },
+        kafka: { replicas: 3, storageClass: "fast" },
+        zookeeper: { replicas: 3 },
+    });
+    const message = new ChangeError(g.refusals).message;
+    expect(message).toMatch(/^Refused changes to what this stack has deployed \(5\):/);
+    for (const key of ["cassandra.clusterName", "cassandra.replicas", "zookeeper.replicas", "kafka.replicas", "kafka.storageClass"]) {
+        expect(message).toMatch(new RegExp(`^  - streamstack:${key.replace(".", "\\.")}: .* refused: .*\\. Instead: `, "m"));
+    }
+    expect(message).toMatch(/\nNothing was changed\./);
+});

@@ -1,0 +1,79 @@
+// The program reads what its own stack deployed last (the `deployed` output, through a StackReference
+// to itself) before it registers anything, and records what it deploys for the next run.
+import * as pulumi from "@pulumi/pulumi";
+import { deployChecked, loadConfig, recordOf, parseStackConfig } from "../../infra";
+import { render, Rendered, T } from "./render";
+
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
+
+let warnings: string[];
+beforeEach(() => {
+    warnings = [];
+    jest.spyOn(pulumi.log, "warn").mockImplementation(async (message: string) => { warnings.push(message); });
+});
+afterEach(() => jest.restoreAllMocks());
+
+/** `pulumi up` of the stack whose last update left `previousOutputs`, with config `config`. */
+async function up(config: Record<string, unknown>, previousOutputs?: Record<string, unknown>): Promise<{ r: Rendered; error?: string }> {
+    let error: string | undefined;
+    const r = await render("dev", config, async () => {
+        try {
+            return await deployChecked(loadConfig()) as any;
+        } catch (e) {
+            error = (e as Error).message;
+        }
+    }, { previousOutputs });
+    return { r, error };
+}
+
+const deployedBy = (raw: Record<string, unknown>) => ({ deployed: JSON.parse(JSON.stringify(recordOf(parseStackConfig(raw)))) });
+const kubernetesAndDocker = (r: Rendered) => r.resources.filter(x => x.type !== STACK_REFERENCE);
+
+test("a new stack (no outputs yet) deploys everything, and records what it deployed as the output `deployed`", async () => {
+    const { r, error } = await up({ zookeeper: { replicas: 3 } });
+    expect(error).toBeUndefined();
+    expect(warnings).toEqual([]);
+    expect(r.ofType(T.statefulSet)).toHaveLength(3);
+    expect(r.outputs.deployed).toEqual(recordOf(parseStackConfig({ zookeeper: { replicas: 3 } })));
+});
+
+test("the program reads its own stack's outputs: a StackReference to organization/project/stack", async () => {
+    const { r } = await up({});
+    expect(r.resources.filter(x => x.type === STACK_REFERENCE).map(x => x.inputs.name)).toEqual(["organization/streamstack/dev"]);
+});
+
+test("a refused change fails with every refusal in one message and registers no Kubernetes or Docker resource", async () => {
+    const { r, error } = await up({ cassandra: { clusterName: "other" }, zookeeper: { replicas: 3 } }, deployedBy({}));
+    expect(error).toMatch(/^Refused changes to what this stack has deployed \(2\):/);
+    expect(error).toContain('streamstack:cassandra.clusterName: "ece573-prj04" -> "other" refused: ');
+    expect(error).toContain("streamstack:zookeeper.replicas: 1 -> 3 refused: ");
+    expect(kubernetesAndDocker(r)).toEqual([]);
+});
+
+test("what one update records is what the next compares with: lowering cassandra.replicas after 5 is refused", async () => {
+    const first = await up({ cassandra: { replicas: 5 } });
+    const second = await up({ cassandra: { replicas: 3 } }, first.r.outputs);
+    expect(second.error).toMatch(/streamstack:cassandra\.replicas: 5 -> 3 refused: .*nodetool decommission/);
+    const confirmed = await up({ cassandra: { replicas: 3 }, confirm: "cassandra.replicas=3" }, first.r.outputs);
+    expect(confirmed.error).toBeUndefined();
+    expect(confirmed.r.get(T.statefulSet, "cassandra").spec.replicas).toBe(3);
+});
+
+test("a change that only warns is shown through pulumi.log.warn, as a preview shows it, and is deployed", async () => {
+    const { r, error } = await up({ clients: { partitions: 4 }, kafka: { partitions: 8 } }, deployedBy({ clients: { partitions: 4 } }));
+    expect(error).toBeUndefined();
+    expect(warnings).toEqual([expect.stringMatching(/^streamstack:kafka\.partitions: 4 -> 8: every broker restarts, one at a time/)]);
+    expect(r.get(T.statefulSet, "kafka").spec.template.spec.containers[0].env).toContainEqual({ name: "KAFKA_NUM_PARTITIONS", value: "8" });
+});
+
+test("unrelated changes go through the previous record without a word", async () => {
+    const { error } = await up({ writer: { consistency: "ONE" }, cassandra: { cpu: "1", memory: "2Gi" } }, deployedBy({}));
+    expect(error).toBeUndefined();
+    expect(warnings).toEqual([]);
+});
+
+test("a stack last updated by a program that recorded nothing is told that nothing is compared this time", async () => {
+    const { error } = await up({ zookeeper: { replicas: 3 } }, { namespace: "streamstack" });
+    expect(error).toBeUndefined();
+    expect(warnings).toEqual([expect.stringMatching(/has outputs but no `deployed` record .*nothing is compared/)]);
+});
