@@ -41,6 +41,17 @@ async function metric(port: number, name: string): Promise<number> {
   return metricValue((await httpGet(port, "/metrics")).body, name) ?? 0;
 }
 
+/** Per second of a counter over SECONDS, once it has passed `warmup` (or after 2 minutes): the steady rate. */
+async function steadyRate(port: number, counter: string, warmup: number): Promise<{ rate: number; last: number }> {
+  const deadline = Date.now() + 120_000;
+  while ((await metric(port, counter)) < warmup && Date.now() < deadline) await sleep(200);
+  const c0 = await metric(port, counter);
+  const t0 = Date.now();
+  await sleep(SECONDS * 1000);
+  const last = await metric(port, counter);
+  return { rate: (last - c0) / ((Date.now() - t0) / 1000), last };
+}
+
 async function benchWriter(): Promise<void> {
   const cluster = await startCassandra({ nodes: CASSANDRA_NODES });
   try {
@@ -71,14 +82,7 @@ async function benchWriter(): Promise<void> {
       REPLICATION_FACTOR: String(rf),
       ...passThrough(["WRITE_BATCH_SIZE", "WRITE_CONCURRENCY"]),
     });
-    const port = await writer.httpPort();
-    const deadline = Date.now() + 120_000;
-    while ((await metric(port, "writer_rows_written_total")) < 2000 && Date.now() < deadline) await sleep(200);
-    const r0 = await metric(port, "writer_rows_written_total");
-    const w0 = Date.now();
-    await sleep(SECONDS * 1000);
-    const r1 = await metric(port, "writer_rows_written_total");
-    const rate = (r1 - r0) / ((Date.now() - w0) / 1000);
+    const { rate } = await steadyRate(await writer.httpPort(), "writer_rows_written_total", 2000);
     const { code } = await writer.stop();
     const lastSeq = (await store.readLastSeq(topic)) ?? 0;
     const seqs = (await store.seqsBetween(topic, 0, lastSeq, "QUORUM")).sort((a, b) => a - b);
@@ -150,14 +154,7 @@ async function benchThroughput(bootstrap: string, rf: number): Promise<void> {
 
   say(`producer for ${SECONDS}s ...`);
   const producer = new AppProcess("clients", { ...clientsEnv, ROLE: "producer", ...passThrough(["PRODUCER_BATCH_SIZE", "PRODUCER_MAX_IN_FLIGHT", "PRODUCER_IDEMPOTENT"]) }, "producer");
-  const port = await producer.httpPort();
-  const deadline = Date.now() + 120_000;
-  while ((await metric(port, "clients_messages_sent_total")) < 10_000 && Date.now() < deadline) await sleep(200);
-  const s0 = await metric(port, "clients_messages_sent_total");
-  const t0 = Date.now();
-  await sleep(SECONDS * 1000);
-  const s1 = await metric(port, "clients_messages_sent_total");
-  const producerRate = (s1 - s0) / ((Date.now() - t0) / 1000);
+  const { rate: producerRate, last: s1 } = await steadyRate(await producer.httpPort(), "clients_messages_sent_total", 10_000);
   await producer.stop();
   const published = Number(producer.lines.find((l) => /producer stopped after/.test(l.msg))?.published ?? s1);
 
@@ -208,14 +205,7 @@ async function benchThroughput(bootstrap: string, rf: number): Promise<void> {
 async function producerRate(env: Record<string, string>, name: string): Promise<number> {
   const producer = new AppProcess("clients", { ...env, ROLE: "producer" }, name);
   try {
-    const port = await producer.httpPort();
-    const deadline = Date.now() + 120_000;
-    while ((await metric(port, "clients_messages_sent_total")) < 10_000 && Date.now() < deadline) await sleep(200);
-    const s0 = await metric(port, "clients_messages_sent_total");
-    const t0 = Date.now();
-    await sleep(SECONDS * 1000);
-    const s1 = await metric(port, "clients_messages_sent_total");
-    return (s1 - s0) / ((Date.now() - t0) / 1000);
+    return (await steadyRate(await producer.httpPort(), "clients_messages_sent_total", 10_000)).rate;
   } finally {
     await producer.stop();
   }

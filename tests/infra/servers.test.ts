@@ -25,32 +25,19 @@ async function renderServers(config: Record<string, unknown> = {}) {
 const SERVERS = ["cassandra", "zookeeper", "kafka"];
 
 describe("server pods run as their image's own non-root user", () => {
-    test("Cassandra runs as the image's user cassandra (999) from the start, so its entry point never runs as root", async () => {
+    // Cassandra as the image's user cassandra (999) from the start, so its entry point never runs as root;
+    // ZooKeeper and Kafka as the Confluent images' appuser (1000), given as a number so runAsNonRoot can be checked.
+    test.each([["cassandra", 999], ["zookeeper", 1000], ["kafka", 1000]])("%s runs as its image's user %d, never as root", async (sts, uid) => {
         const { r } = await renderServers();
-        const pod = r.get(T.statefulSet, "cassandra").spec.template.spec;
-        expect(pod.securityContext).toEqual({
+        expect(r.get(T.statefulSet, sts as string).spec.template.spec.securityContext).toEqual({
             runAsNonRoot: true,
-            runAsUser: 999,
-            runAsGroup: 999,
-            // the claim's files are group 999 and group-writable, whoever made them
-            fsGroup: 999,
+            runAsUser: uid,
+            runAsGroup: uid,
+            // the claim's files are in the image user's group and group-writable, whoever made them
+            fsGroup: uid,
             fsGroupChangePolicy: "OnRootMismatch",
             seccompProfile: { type: "RuntimeDefault" },
         });
-    });
-
-    test("ZooKeeper and Kafka run as the Confluent images' appuser (1000), given as a number so runAsNonRoot can be checked", async () => {
-        const { r } = await renderServers();
-        for (const sts of ["zookeeper", "kafka"]) {
-            expect(r.get(T.statefulSet, sts).spec.template.spec.securityContext).toEqual({
-                runAsNonRoot: true,
-                runAsUser: 1000,
-                runAsGroup: 1000,
-                fsGroup: 1000,
-                fsGroupChangePolicy: "OnRootMismatch",
-                seccompProfile: { type: "RuntimeDefault" },
-            });
-        }
     });
 
     test("no server container can gain privileges or keep a capability; the root filesystem stays writable for the entry points' config", async () => {
