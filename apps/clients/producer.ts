@@ -1,7 +1,7 @@
 // ROLE=producer: publishes random doubles in pipelined batches, acknowledged by all in-sync replicas.
 import { Kafka, Message, Producer } from "kafkajs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { backoffDelay, errText, sleep } from "../common/backoff";
+import { backoffDelay, errText, retryForever, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import { ProgressMeter } from "../common/progress";
 import type { ClientsConfig } from "./config";
@@ -64,7 +64,21 @@ export class ProducerRole {
     const { topic } = this.cfg;
     const sequencer = new PartitionSequencer(partitions);
     const lanes = this.lanes(sequencer);
-    await Promise.all([...new Set(lanes.map((l) => l.producer))].map((p) => p.connect()));
+    const producers = [...new Set(lanes.map((l) => l.producer))];
+    // An idempotent producer asks the brokers for a producer id when it connects; while brokers move (a
+    // drain) that request can time out. Keep trying, as a batch is sent again, rather than exit.
+    try {
+      await retryForever(
+        () => Promise.all(producers.map((p) => p.connect())),
+        (err, attempt, delayMs) => this.log.warn({ attempt, delayMs, err: errText(err) }, `${topic}: connecting the producer failed, retrying`),
+        SEND_BACKOFF,
+        () => this.stopping,
+      );
+    } catch (err) {
+      if (!this.stopping) throw err;
+      this.log.info({ producerId: this.cfg.producerId }, `${topic}: producer stopped before it connected`);
+      return 0;
+    }
     this.connected = true;
     this.log.info(
       { producerId: this.cfg.producerId, partitions, brokers: this.cfg.brokers, idempotent: this.cfg.idempotent, lanes: lanes.length },
