@@ -29,13 +29,19 @@ function role(kafka: Kafka) {
     return { producer: new ProducerRole(kafka, loaded.value, log, new Registry()), lines };
 }
 
-test("a producer whose connect fails (no producer id while brokers move) tries again and publishes, instead of exiting", async () => {
-    const { kafka, calls } = standInKafka(2);
-    const { producer, lines } = role(kafka);
+/** Starts the role on 4 partitions and waits until `reached` (or the run ended early); returns the run. */
+async function runUntil(producer: ProducerRole, reached: () => boolean): Promise<{ running: Promise<number> }> {
     const running = producer.run(4);
     let settled = false;
     running.then(() => { settled = true; }, () => { settled = true; });
-    while (calls.sent < 1000 && !settled) await new Promise(r => setTimeout(r, 20));
+    while (!reached() && !settled) await new Promise(r => setTimeout(r, 20));
+    return { running }; // wrapped: an async function returning the promise itself would wait for it
+}
+
+test("a producer whose connect fails (no producer id while brokers move) tries again and publishes, instead of exiting", async () => {
+    const { kafka, calls } = standInKafka(2);
+    const { producer, lines } = role(kafka);
+    const { running } = await runUntil(producer, () => calls.sent >= 1000);
     producer.stop();
     await expect(running).resolves.toBe(0);
     expect(lines.filter(l => /connecting the producer failed, retrying$/.test(l.msg)).map(l => [l.attempt, l.err])).toEqual([
@@ -48,10 +54,7 @@ test("a producer whose connect fails (no producer id while brokers move) tries a
 test("a producer stopped while it cannot connect exits cleanly, having published nothing", async () => {
     const { kafka, calls } = standInKafka(Number.MAX_SAFE_INTEGER);
     const { producer, lines } = role(kafka);
-    const running = producer.run(4);
-    let settled = false;
-    running.then(() => { settled = true; }, () => { settled = true; });
-    while (calls.connect < 2 && !settled) await new Promise(r => setTimeout(r, 20));
+    const { running } = await runUntil(producer, () => calls.connect >= 2);
     producer.stop();
     await expect(running).resolves.toBe(0);
     expect(calls.sent).toBe(0);
