@@ -589,8 +589,8 @@ test("rates in pods beside the loopback bench, and each pod's memory (printed, n
     const table = [
         "| measure | in pods (this machine) | loopback (`npm run bench`, README) |",
         "| --- | --- | --- |",
-        `| writer rows/s (QUORUM, RF 3, 4 nodes; CPU limit 100m) | ${Math.round(writerRate).toLocaleString("en")} | 71,332 (1 node) |`,
-        `| producer msgs/s (acks=all, 8 partitions; CPU limit 100m) | ${Math.round(producerRate).toLocaleString("en")} | 63,604 (4 partitions) |`,
+        `| writer rows/s (QUORUM, RF 3, ${base.cassandra.replicas ?? 3} nodes; CPU limit 100m) | ${Math.round(writerRate).toLocaleString("en")} | 71,332 (1 node) |`,
+        `| producer msgs/s (acks=all, ${base.clients.partitions ?? 4} partitions; CPU limit 100m) | ${Math.round(producerRate).toLocaleString("en")} | 63,604 (4 partitions) |`,
         ...timings.map(([k, v]) => `| ${k} | ${v} | |`),
         "",
         "| pod | memory (working set) |",
