@@ -31,8 +31,9 @@ npx tsc --noEmit -p .
 npx tsc --noEmit -p apps
 
 if wants apps; then
-  step "server jars for Cassandra, ZooKeeper and Kafka (scripts/servers)"
+  step "server jars for Cassandra, ZooKeeper and Kafka, and Debian's PostgreSQL (scripts/servers)"
   scripts/servers/servers.sh fetch
+  scripts/servers/postgres.sh install
 fi
 
 if wants deploy || wants e2e; then

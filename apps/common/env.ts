@@ -119,3 +119,11 @@ export function optionalText() {
     .optional()
     .transform((raw): string | undefined => (blank(raw) ? undefined : raw!.trim()));
 }
+
+/** A secret taken verbatim (no trimming: spaces may belong to it), or undefined when unset or empty. */
+export function optionalSecret() {
+  return z
+    .string()
+    .optional()
+    .transform((raw): string | undefined => (raw === undefined || raw === "" ? undefined : raw));
+}

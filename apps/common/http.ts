@@ -18,7 +18,11 @@ export function newRegistry(app: string): Registry {
   return registry;
 }
 
-export async function startHttpServer(port: number, health: Health, registry: Registry, log: Logger): Promise<http.Server> {
+/**
+ * Serves the probes and metrics on `port`; any other path goes to `app` when given (an app whose API
+ * shares the port), else 404. The server does not keep the process alive by itself (unref).
+ */
+export async function startHttpServer(port: number, health: Health, registry: Registry, log: Logger, app?: http.RequestListener): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const answer = (ok: boolean) => {
@@ -40,6 +44,7 @@ export async function startHttpServer(port: number, health: Health, registry: Re
       );
       return;
     }
+    if (app) return app(req, res);
     res.writeHead(404);
     res.end();
   });

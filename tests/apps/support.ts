@@ -9,7 +9,9 @@ export const APPS_DIR = path.resolve(__dirname, "../../apps");
  * Command line of an app. Runs the TypeScript sources through the apps' own tsx hook (one process,
  * so a SIGKILL hits the app itself); APPS_DIST=1 runs the compiled apps/dist instead (`npm --prefix apps run build`).
  */
-export function appCommand(app: "writer" | "clients"): { command: string; args: string[] } {
+export type AppName = "writer" | "clients" | "kvs";
+
+export function appCommand(app: AppName): { command: string; args: string[] } {
   if (process.env.APPS_DIST === "1") return { command: process.execPath, args: [path.join(APPS_DIR, "dist", app, "main.js")] };
   const hook = require.resolve("tsx/cjs", { paths: [APPS_DIR] });
   return { command: process.execPath, args: ["--require", hook, path.join(APPS_DIR, app, "main.ts")] };
@@ -39,7 +41,7 @@ export class AppProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: Array<() => void> = [];
 
-  constructor(app: "writer" | "clients", env: Record<string, string>, readonly name: string = app) {
+  constructor(app: AppName, env: Record<string, string>, readonly name: string = app) {
     const { command, args } = appCommand(app);
     const base: Record<string, string> = {};
     for (const k of ["PATH", "HOME", "TMPDIR", "LANG"]) if (process.env[k]) base[k] = process.env[k]!;

@@ -1,9 +1,11 @@
-// Real Cassandra, ZooKeeper and Kafka servers on loopback for the apps' tests (jest project "apps").
+// Real Cassandra, ZooKeeper, Kafka and PostgreSQL servers on loopback for the apps' tests (jest project "apps").
 //
 //   const cassandra = await startCassandra({ nodes: 3 });   // contactPoints, port, localDataCenter
 //   const kafka = await startKafka({ brokers: 3 });          // bootstrapServers, zookeeperConnect
+//   const postgres = await startPostgres();                  // host, port, user, password, database
 //   await cassandra.stopNode(1, "SIGKILL"); await cassandra.startNode(1);
-//   await cassandra.stop(); await kafka.stop();
+//   await postgres.stopServer("immediate"); await postgres.startServer();
+//   await cassandra.stop(); await kafka.stop(); await postgres.stop();
 //
 // A cluster started by hand with `scripts/servers/servers.sh start` (state file under
 // ${STREAMSTACK_CACHE:-~/.cache/streamstack}/servers/) is attached to instead of starting a new one when
@@ -16,6 +18,8 @@ import { KafkaCluster, createKafka, kafkaHandle, kafkaStateFile, sharedKafka } f
 
 export type { CassandraCluster } from "./cassandra";
 export type { KafkaCluster } from "./kafka";
+export type { PostgresServer, PostgresStopMode } from "./postgres";
+export { postgresBinDir, startPostgres } from "./postgres";
 export { kafkaTool } from "./kafka";
 export { javaBin } from "./jvm";
 export { cqlQuery, Consistency, CqlError, kafkaMetadata, zookeeperChildren, zookeeperOk } from "./probes";

@@ -60,6 +60,8 @@ test.each([
     ["scripts/servers/servers.sh", ["stop", "--kill"], "servers: 'stop' does not take --kill (allowed: no options)"],
     ["scripts/servers/servers.sh", ["stop-node", "kafka", "0", "--kill=yes"], "servers: --kill takes no value"],
     ["scripts/docker/node-base.sh", ["--force"], "node-base.sh: takes no arguments, got '--force'"],
+    ["scripts/servers/postgres.sh", ["start"], "postgres: unknown command 'start' (allowed: install, bin)"],
+    ["scripts/servers/postgres.sh", ["install", "--force"], "postgres: 'install' takes no arguments, got '--force'"],
 ])("%s %j is refused with exit 2 and what is allowed", (script, args, message) => {
     const r = runWith(process.env, script, ...args);
     expect(r.status).toBe(2);
@@ -94,6 +96,7 @@ test.each([
     ["scripts/toolchain/node.sh", ["start"], { STREAMSTACK_NODE_WAIT: "2m" }, "node.sh: STREAMSTACK_NODE_WAIT must be a whole number of seconds, got '2m'"],
     ["scripts/toolchain/node.sh", ["stop"], { STREAMSTACK_API_PORT: "16443x" }, "node.sh: STREAMSTACK_API_PORT must be a port from 1024 to 65535, got '16443x'"],
     ["scripts/toolchain/node.sh", ["status"], { STREAMSTACK_REGISTRY_PORT: "5001/tcp" }, "node.sh: STREAMSTACK_REGISTRY_PORT must be a port from 1024 to 65535, got '5001/tcp'"],
+    ["scripts/servers/postgres.sh", ["install"], { STREAMSTACK_POSTGRES_BIN: "/nonexistent/bin" }, "postgres: STREAMSTACK_POSTGRES_BIN must be a directory holding postgres and initdb, got '/nonexistent/bin'"],
 ])("%s %j with %j is refused before anything starts", (script, args, env, message) => {
     const cache = "/nonexistent/streamstack-cache";
     const r = runWith({ ...process.env, STREAMSTACK_CACHE: cache, ...env }, script, ...args);
