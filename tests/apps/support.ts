@@ -1,5 +1,6 @@
 // Helpers for the apps' tests: start an app as its own process, read its JSON log lines.
 import { ChildProcess, spawn } from "node:child_process";
+import * as net from "node:net";
 import * as path from "node:path";
 import { sleep, waitFor } from "../harness/jvm";
 
@@ -139,6 +140,15 @@ export async function waitForMetric(port: number, name: string, pred: (v: number
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: res.status, body: await res.text() };
+}
+
+/** A loopback port nothing listens on (bound, then released): a server that is down. */
+export async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
 }
 
 export { sleep };

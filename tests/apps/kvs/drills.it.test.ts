@@ -3,22 +3,12 @@
 // exact values, 404, limits, a start while Postgres is down, a table of another layout.
 import * as crypto from "node:crypto";
 import fc from "fast-check";
-import { startPostgres, type PostgresServer } from "../../harness";
-import { AppProcess, httpGet, killAllApps, sleep } from "../support";
-import { del, get, kill9, kvsEnv, logRows, metric, put, raw, startKvs } from "./support";
+import { AppProcess, httpGet, sleep } from "../support";
+import { del, get, kill9, kvsEnv, logRows, metric, put, raw, startKvs, usePostgres } from "./support";
 
 jest.setTimeout(900_000);
 
-let pg: PostgresServer;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-});
-
-afterAll(async () => {
-  await killAllApps();
-  await pg?.stop();
-});
+const postgres = usePostgres();
 
 /** The pairs a user of the reference would try, and some it could not keep. */
 function specialPairs(): Array<[string, Buffer]> {
@@ -58,7 +48,7 @@ async function expectPairs(kvs: Parameters<typeof get>[0], pairs: Array<[string,
 }
 
 test("drill 1: pairs put, the service killed with SIGKILL and restarted: every pair is there, byte for byte", async () => {
-  const env = kvsEnv(pg); // the reference's table: transactions
+  const env = kvsEnv(postgres.server); // the reference's table: transactions
   const pairs = [...specialPairs(), ...randomPairs(60)];
   let kvs = await startKvs(env, "kvs#1");
   for (const [key, value] of pairs) {
@@ -92,13 +82,13 @@ test("drill 1: pairs put, the service killed with SIGKILL and restarted: every p
 test.each(["fast", "immediate"] as const)(
   "drill 2 (Postgres stopped %s): a PUT while it is down is refused with 503 and changes nothing; after it is back and the service is killed, every acknowledged pair is there and nothing else",
   async (mode) => {
-    const env = kvsEnv(pg, { POSTGRES_TABLE: `drill2_${mode}` });
+    const env = kvsEnv(postgres.server, { POSTGRES_TABLE: `drill2_${mode}` });
     let kvs = await startKvs(env, `kvs-${mode}#1`);
     expect((await put(kvs, "c", "Test Pair 1")).status).toBe(201);
     const keysBefore = await metric(kvs, "kvs_keys");
     const appliedBefore = await metric(kvs, "kvs_applied_sequence");
 
-    await pg.stopServer(mode);
+    await postgres.server.stopServer(mode);
     const refused = await put(kvs, "d", "Test Pair 2");
     expect(refused.status).toBe(503);
     expect(refused.text).toMatch(/^the change was not written: the transaction log \(postgres\) cannot be written .*nothing was changed/);
@@ -114,7 +104,7 @@ test.each(["fast", "immediate"] as const)(
     expect((await httpGet(kvs.port, "/healthz")).status).toBe(200);
     expect((await httpGet(kvs.port, "/readyz")).status).toBe(200);
 
-    await pg.startServer();
+    await postgres.server.startServer();
     expect((await get(kvs, "c")).text).toBe("Test Pair 1");
     expect((await get(kvs, "d")).status).toBe(404);
     expect((await put(kvs, "e", "Test Pair 3")).status).toBe(201);
@@ -128,8 +118,8 @@ test.each(["fast", "immediate"] as const)(
     expect(missing.status).toBe(404);
     expect(missing.text).toBe("no such key\n");
     // The log itself: the acknowledged changes, in order, and no trace of the refused ones.
-    expect((await logRows(pg, "c", `drill2_${mode}`)).map((r) => r.value?.toString())).toEqual(["Test Pair 1"]);
-    expect(await logRows(pg, "d", `drill2_${mode}`)).toEqual([]);
+    expect((await logRows(postgres.server, "c", `drill2_${mode}`)).map((r) => r.value?.toString())).toEqual(["Test Pair 1"]);
+    expect(await logRows(postgres.server, "d", `drill2_${mode}`)).toEqual([]);
     expect(kvs.process.lines.find((l) => / events replayed$/.test(l.msg))!.msg).toBe("2 events replayed");
   },
 );
@@ -137,7 +127,7 @@ test.each(["fast", "immediate"] as const)(
 /** Polls `sql` (one row, one column) until `pred` holds of its value. */
 async function until(sql: string, pred: (v: string) => boolean, what: string): Promise<string> {
   for (let i = 0; i < 100; i++) {
-    const rows = await pg.query(sql);
+    const rows = await postgres.server.query(sql);
     if (rows.length > 0 && pred(rows[0][0])) return rows[0][0];
     await sleep(100);
   }
@@ -146,17 +136,17 @@ async function until(sql: string, pred: (v: string) => boolean, what: string): P
 
 test("a change whose connection is killed while it waits for the log is looked up, found absent and refused; one waiting past POSTGRES_STATEMENT_TIMEOUT_MS is refused at once", async () => {
   const table = "in_doubt";
-  const kvs = await startKvs(kvsEnv(pg, { POSTGRES_TABLE: table, POSTGRES_STATEMENT_TIMEOUT_MS: "3000" }));
+  const kvs = await startKvs(kvsEnv(postgres.server, { POSTGRES_TABLE: table, POSTGRES_STATEMENT_TIMEOUT_MS: "3000" }));
   expect((await put(kvs, "k", "before")).status).toBe(201);
-  const [[lockKey]] = await pg.query(`SELECT '${table}'::regclass::oid::bigint`);
+  const [[lockKey]] = await postgres.server.query(`SELECT '${table}'::regclass::oid::bigint`);
   const lockHeld = () => until("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", (n) => n === "1", "another session to hold the append lock");
 
   // Another session holds the append lock, so the PUT waits inside its statement; its backend is then terminated.
-  const holder = pg.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockKey}); SELECT pg_sleep(8); COMMIT;`);
+  const holder = postgres.server.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockKey}); SELECT pg_sleep(8); COMMIT;`);
   await lockHeld();
   const pending = put(kvs, "k", "in doubt");
   const pid = await until("SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE application_name = 'kvs' AND wait_event = 'advisory'", (p) => p !== "0", "the PUT to wait for the lock");
-  await pg.query(`SELECT pg_terminate_backend(${pid})`);
+  await postgres.server.query(`SELECT pg_terminate_backend(${pid})`);
   const answer = await pending;
   expect(answer.status).toBe(503);
   expect(answer.headers.get("kvs-outcome")).toBe("not-written");
@@ -166,7 +156,7 @@ test("a change whose connection is killed while it waits for the log is looked u
   await holder;
 
   // Held longer than the statement timeout: Postgres cancels the statement, so it certainly did not commit.
-  const longHolder = pg.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockKey}); SELECT pg_sleep(6); COMMIT;`);
+  const longHolder = postgres.server.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockKey}); SELECT pg_sleep(6); COMMIT;`);
   await lockHeld();
   const timedOut = await put(kvs, "k", "too late");
   expect(timedOut.status).toBe(503);
@@ -174,12 +164,12 @@ test("a change whose connection is killed while it waits for the log is looked u
   expect(timedOut.text).toMatch(/statement timeout/);
   await longHolder;
   expect((await get(kvs, "k")).text).toBe("before");
-  expect((await logRows(pg, "k", table)).map((r) => r.value?.toString())).toEqual(["before"]);
+  expect((await logRows(postgres.server, "k", table)).map((r) => r.value?.toString())).toEqual(["before"]);
 });
 
 test("GET of a missing key is 404; keys and values beyond the limits get a 4xx naming the limit and are not logged", async () => {
   const table = "limits";
-  const kvs = await startKvs(kvsEnv(pg, { POSTGRES_TABLE: table, KVS_MAX_KEY_BYTES: "16", KVS_MAX_VALUE_BYTES: "1024" }));
+  const kvs = await startKvs(kvsEnv(postgres.server, { POSTGRES_TABLE: table, KVS_MAX_KEY_BYTES: "16", KVS_MAX_VALUE_BYTES: "1024" }));
   const missing = await get(kvs, "never-put");
   expect(missing.status).toBe(404);
   expect(missing.text).toBe("no such key\n");
@@ -210,14 +200,14 @@ test("GET of a missing key is 404; keys and values beyond the limits get a 4xx n
   expect(post.headers.get("allow")).toBe("GET, PUT, DELETE");
   expect((await raw(kvs, "/v2/k")).status).toBe(404);
 
-  const logged = await pg.query(`SELECT key FROM ${table} ORDER BY sequence`);
+  const logged = await postgres.server.query(`SELECT key FROM ${table} ORDER BY sequence`);
   expect(logged).toEqual([["k".repeat(16)]]);
   expect(await metric(kvs, "kvs_requests_total", 'status="413"')).toBe(2);
 });
 
 test("started while Postgres is down: it retries with growing delays, logging each attempt, and answers 503 until the log is replayed", async () => {
-  const env = kvsEnv(pg, { POSTGRES_TABLE: "startup" });
-  await pg.stopServer("fast");
+  const env = kvsEnv(postgres.server, { POSTGRES_TABLE: "startup" });
+  await postgres.server.stopServer("fast");
   const kvs = new AppProcess("kvs", env, "kvs-startup");
   try {
     const port = await kvs.httpPort();
@@ -232,7 +222,7 @@ test("started while Postgres is down: it retries with growing delays, logging ea
     expect(early.status).toBe(503);
     expect(early.text).toBe("not ready: connecting to postgres\n");
   } finally {
-    await pg.startServer();
+    await postgres.server.startServer();
   }
   await kvs.waitFor((l) => l.msg === "0 events replayed", 120_000);
   const port = await kvs.httpPort();
@@ -242,11 +232,11 @@ test("started while Postgres is down: it retries with growing delays, logging ea
 });
 
 test("a table of another layout (the reference's, value text) is refused: exit 3 naming the problem, nothing written", async () => {
-  await pg.query("CREATE TABLE legacy (sequence BIGSERIAL PRIMARY KEY, event_type SMALLINT, key TEXT, value TEXT)");
-  await pg.query("INSERT INTO legacy (event_type, key, value) VALUES (2, 'c', 'Test+Pair+1')");
-  const kvs = new AppProcess("kvs", kvsEnv(pg, { POSTGRES_TABLE: "legacy" }), "kvs-legacy");
+  await postgres.server.query("CREATE TABLE legacy (sequence BIGSERIAL PRIMARY KEY, event_type SMALLINT, key TEXT, value TEXT)");
+  await postgres.server.query("INSERT INTO legacy (event_type, key, value) VALUES (2, 'c', 'Test+Pair+1')");
+  const kvs = new AppProcess("kvs", kvsEnv(postgres.server, { POSTGRES_TABLE: "legacy" }), "kvs-legacy");
   expect((await kvs.exited).code).toBe(3);
   const fatal = kvs.lines.find((l) => l.level === "fatal")!;
   expect(fatal.msg).toMatch(/^table legacy exists with another layout: value is text, needs bytea, change_id is missing, needs uuid \(value text is the reference's layout/);
-  expect(await pg.query("SELECT count(*) FROM legacy")).toEqual([["1"]]);
+  expect(await postgres.server.query("SELECT count(*) FROM legacy")).toEqual([["1"]]);
 });

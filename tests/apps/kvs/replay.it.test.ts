@@ -1,24 +1,14 @@
 // Replay of a long log at start: 100,000 changes (puts and deletes over 5,000 keys), its time printed,
 // the state exact, and the service not ready until the replay is done.
-import { startPostgres, type PostgresServer } from "../../harness";
-import { AppProcess, httpGet, killAllApps, sleep } from "../support";
-import { get, kvsEnv, metric, replayedLine, startKvs } from "./support";
+import { AppProcess, httpGet, sleep } from "../support";
+import { get, kvsEnv, metric, replayedLine, startKvs, usePostgres } from "./support";
 
 jest.setTimeout(900_000);
 
 const CHANGES = 100_000;
 const KEYS = 5_000;
 
-let pg: PostgresServer;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-});
-
-afterAll(async () => {
-  await killAllApps();
-  await pg?.stop();
-});
+const postgres = usePostgres();
 
 /** The state after changes 1..CHANGES: change i is to key i % KEYS, a delete when i % 10 == 0, else a put of `value i Test Pair+%`. */
 function expectedValue(key: number): string | null {
@@ -27,11 +17,11 @@ function expectedValue(key: number): string | null {
 }
 
 test(`replay of ${CHANGES} changes at start: the exact state, its time printed, not ready until done`, async () => {
-  const env = kvsEnv(pg);
+  const env = kvsEnv(postgres.server);
   // The service creates its table, then stops; the changes are loaded in one statement, in order.
   const first = await startKvs(env, "kvs-create");
   expect((await first.process.stop()).code).toBe(0);
-  await pg.query(`
+  await postgres.server.query(`
     INSERT INTO transactions (event_type, key, value, change_id)
     SELECT CASE WHEN i % 10 = 0 THEN 1 ELSE 2 END,
            'key-' || (i % ${KEYS}),

@@ -1,15 +1,6 @@
 // The kvs service started while Postgres is unreachable: it retries with growing delays, logging each
 // attempt, is live but not ready, answers the API with 503 "not ready", and a SIGTERM ends it cleanly.
-import * as net from "node:net";
-import { AppProcess, httpGet } from "../support";
-
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+import { AppProcess, closedPort, httpGet } from "../support";
 
 test("while Postgres is unreachable the service retries with backoff, logging each attempt, and is not ready", async () => {
   const kvs = new AppProcess("kvs", {

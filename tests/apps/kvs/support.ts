@@ -1,6 +1,22 @@
 // Helpers for the kvs tests: the service as a process on a real Postgres, and its HTTP API.
-import type { PostgresServer } from "../../harness";
-import { AppProcess, httpGet, metricValue } from "../support";
+import { startPostgres, type PostgresServer } from "../../harness";
+import { AppProcess, httpGet, killAllApps, metricValue } from "../support";
+
+/**
+ * A real Postgres for the calling test file: started before its tests, stopped (with every app process
+ * the file started) after them. Read `.server` inside tests.
+ */
+export function usePostgres(): { server: PostgresServer } {
+  const ref = {} as { server: PostgresServer };
+  beforeAll(async () => {
+    ref.server = await startPostgres();
+  });
+  afterAll(async () => {
+    await killAllApps();
+    await ref.server?.stop();
+  });
+  return ref;
+}
 
 export function kvsEnv(pg: PostgresServer, extra: Record<string, string> = {}): Record<string, string> {
   return {

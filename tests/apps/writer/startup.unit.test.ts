@@ -1,15 +1,6 @@
 // The writer started while Cassandra is unreachable: it retries with growing delays, logging each
 // attempt, and a SIGTERM while it waits ends it cleanly.
-import * as net from "node:net";
-import { AppProcess } from "../support";
-
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+import { AppProcess, closedPort } from "../support";
 
 test("while Cassandra is unreachable the writer retries with backoff, logging each attempt", async () => {
   const writer = new AppProcess("writer", { TOPIC: "t", CASSANDRA_SEEDS: "127.0.0.1", CASSANDRA_PORT: String(await closedPort()) });
