@@ -1,5 +1,6 @@
 // The stand-in image scripts (tests/images) refuse bad flags and knobs with a message naming the input
-// and what is allowed, exit 2, and build nothing; the Confluent helpers behave as upstream's.
+// and what is allowed, exit 2, and build nothing; the Confluent helpers and the postgres entry point
+// behave as upstream's.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -14,8 +15,9 @@ const cache = "/nonexistent/streamstack-standins-cache";
 
 test.each([
     [["--all"], {}, "build.sh: unknown flag '--all' (allowed: --push, --force)"],
-    [["kafka"], {}, "build.sh: unknown image 'kafka' (allowed: cassandra, cp-zookeeper, cp-kafka)"],
-    [["cp-kafka", "cassandra:4.1.3"], {}, "build.sh: unknown image 'cassandra:4.1.3' (allowed: cassandra, cp-zookeeper, cp-kafka)"],
+    [["kafka"], {}, "build.sh: unknown image 'kafka' (allowed: cassandra, cp-zookeeper, cp-kafka, postgres)"],
+    [["cp-kafka", "cassandra:4.1.3"], {}, "build.sh: unknown image 'cassandra:4.1.3' (allowed: cassandra, cp-zookeeper, cp-kafka, postgres)"],
+    [["postgres:15"], {}, "build.sh: unknown image 'postgres:15' (allowed: cassandra, cp-zookeeper, cp-kafka, postgres)"],
     [[], { STREAMSTACK_REGISTRY: "http://127.0.0.1:5001" }, "build.sh: STREAMSTACK_REGISTRY must be a registry host[:port] like 127.0.0.1:5001, got 'http://127.0.0.1:5001'"],
     [["--push"], { STREAMSTACK_REGISTRY: "127.0.0.1:5001/streamstack" }, "build.sh: STREAMSTACK_REGISTRY must be a registry host[:port] like 127.0.0.1:5001, got '127.0.0.1:5001/streamstack'"],
     [[], { STREAMSTACK_CACHE: "relative/cache" }, "build.sh: STREAMSTACK_CACHE must be an absolute path, got 'relative/cache'"],
@@ -30,6 +32,7 @@ test.each([
 
 test.each([
     [["--no-build"], {}, "smoke.sh: unknown flag '--no-build' (allowed: --keep)"],
+    [["postgres", "kvs"], {}, "smoke.sh: unknown image 'kvs' (allowed: cassandra, cp-zookeeper, cp-kafka, postgres)"],
     [[], { SMOKE_TIMEOUT: "4m" }, "smoke.sh: SMOKE_TIMEOUT must be a whole number of seconds, got '4m'"],
 ])("tests/images/smoke.sh %j with %j is refused before anything starts", (args, env, message) => {
     const r = run("bash", [path.join(repo, "tests/images/smoke.sh"), ...args], { STREAMSTACK_CACHE: cache, ...env });
@@ -93,5 +96,68 @@ describe("the stand-in nodetool's JVM options", () => {
         expect(args.filter(a => a.startsWith("-Xmx"))).toEqual([xmx]);
         expect(args.slice(-4)).toEqual(["org.apache.cassandra.tools.NodeTool", "-p", "7199", "status"]);
         if ((env as any).JVM_OPTS) expect(args).toContain((env as any).JVM_OPTS);
+    });
+});
+
+// The postgres stand-in's entry point, sourced by bash on this machine (no server, no docker): its
+// environment handling is the official image's (docker-library/postgres docker-entrypoint.sh).
+describe("the postgres stand-in's docker-entrypoint.sh", () => {
+    const entrypoint = path.join(repo, "tests/images/postgres/docker-entrypoint.sh");
+    const tmp = fs.mkdtempSync("/tmp/streamstack-pg-entrypoint-");
+    afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    // Runs SCRIPT after sourcing the entry point, with only these variables (and PATH) set.
+    const sourced = (script: string, env: NodeJS.ProcessEnv = {}) => {
+        const r = spawnSync("bash", ["-c", `source ${JSON.stringify(entrypoint)}\n${script}`], {
+            encoding: "utf8", env: { PATH: process.env.PATH, PGDATA: path.join(tmp, "empty"), ...env },
+        });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const show = 'docker_setup_env; printf "%s|%s|%s|%s|%s\\n" "$POSTGRES_USER" "$POSTGRES_DB" "$POSTGRES_PASSWORD" "$POSTGRES_INITDB_ARGS" "$DATABASE_ALREADY_EXISTS"';
+
+    test("an uninitialised database without POSTGRES_PASSWORD is refused with upstream's error", () => {
+        const r = sourced("docker_setup_env; docker_verify_minimum_env; echo not reached");
+        expect(r.status).toBe(1);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toContain([
+            "Error: Database is uninitialized and superuser password is not specified.",
+            "       You must specify POSTGRES_PASSWORD to a non-empty value for the",
+            "       superuser. For example, \"-e POSTGRES_PASSWORD=password\" on \"docker run\".",
+        ].join("\n"));
+    });
+
+    test("POSTGRES_HOST_AUTH_METHOD=trust needs no password, with a warning", () => {
+        const r = sourced("docker_setup_env; docker_verify_minimum_env; echo passed", { POSTGRES_HOST_AUTH_METHOD: "trust" });
+        expect(r).toMatchObject({ status: 0, stdout: "passed\n" });
+        expect(r.stderr).toContain('WARNING: POSTGRES_HOST_AUTH_METHOD has been set to "trust".');
+    });
+
+    test.each([
+        [{ POSTGRES_PASSWORD: "pw" }, "postgres|postgres|pw||"],
+        [{ POSTGRES_PASSWORD: "pw", POSTGRES_USER: "kvs" }, "kvs|kvs|pw||"],
+        [{ POSTGRES_PASSWORD: "pw", POSTGRES_USER: "kvs", POSTGRES_DB: "store", POSTGRES_INITDB_ARGS: "--data-checksums" }, "kvs|store|pw|--data-checksums|"],
+    ])("with %j: user, db (default: the user), password, initdb args are %s", (env, want) => {
+        expect(sourced(show, env)).toMatchObject({ status: 0, stdout: want + "\n" });
+    });
+
+    test("each variable may come from a file named by VAR_FILE, but not from both", () => {
+        const file = path.join(tmp, "password");
+        fs.writeFileSync(file, "from-file\n");
+        expect(sourced(show, { POSTGRES_PASSWORD_FILE: file, POSTGRES_USER_FILE: file })).toMatchObject({ status: 0, stdout: "from-file|from-file|from-file||\n" });
+        const both = sourced(show, { POSTGRES_PASSWORD: "pw", POSTGRES_PASSWORD_FILE: file });
+        expect(both.status).toBe(1);
+        expect(both.stderr).toContain("error: both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set (but are exclusive)");
+    });
+
+    test("a data directory with a non-empty PG_VERSION is an existing database (no initdb, no password needed)", () => {
+        const pgdata = path.join(tmp, "existing");
+        fs.mkdirSync(pgdata);
+        fs.writeFileSync(path.join(pgdata, "PG_VERSION"), "15\n");
+        expect(sourced(show, { PGDATA: pgdata })).toMatchObject({ status: 0, stdout: "postgres|postgres|||true\n" });
+    });
+
+    test("a command other than postgres runs as is, with no setup", () => {
+        const r = spawnSync("bash", [entrypoint, "echo", "plain", "command"], { encoding: "utf8", env: { PATH: process.env.PATH, PGDATA: path.join(tmp, "untouched") } });
+        expect(r).toMatchObject({ status: 0, stdout: "plain command\n" });
+        expect(fs.existsSync(path.join(tmp, "untouched"))).toBe(false);
     });
 });
