@@ -12,7 +12,7 @@ export const SKIP_AWAIT = "pulumi.com/skipAwait";
 
 /** Which app image: its Dockerfile under images/ and its repository name in the registry. */
 export interface AppImageSpec {
-    readonly app: "writer" | "clients";
+    readonly app: "writer" | "clients" | "kvs";
     readonly repository: string;
 }
 
@@ -47,6 +47,8 @@ export interface AppDeploymentArgs {
     readonly replicas: number;
     readonly image: pulumi.Input<string>;
     readonly env: Record<string, pulumi.Input<string>>;
+    /** Env taken from a Secret's key, so that the value never appears in the pod spec. */
+    readonly secretEnv?: Record<string, { secret: pulumi.Input<string>; key: string }>;
     /** Requests and optional limits (`cpuLimit`/`memoryLimit` default to the requests). */
     readonly resources: { cpu: string; memory: string; cpuLimit?: string; memoryLimit?: string };
     /** Recreate where two pods at once would be wrong (the writer); RollingUpdate otherwise. */
@@ -80,7 +82,10 @@ export function appDeployment(resourceName: string, args: AppDeploymentArgs, opt
                     containers: [{
                         name: args.name,
                         image: args.image,
-                        env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                        env: [
+                            ...Object.entries(env).map(([name, value]) => ({ name, value })),
+                            ...Object.entries(args.secretEnv ?? {}).map(([name, s]) => ({ name, valueFrom: { secretKeyRef: { name: s.secret, key: s.key } } })),
+                        ],
                         ports: [{ name: "http", containerPort: HTTP_PORT }],
                         resources: resourcesOf(args.resources),
                         // A busy app at its CPU limit answers late, not never: the default 1 s timeout got a

@@ -26,6 +26,7 @@ export interface DeployedRecord {
     /** The app topic and the partition count the producer was given for it (clients.partitions or kafka.partitions). */
     readonly clients: { topic: string; partitions: number };
     readonly writer: { topic: string; keyspace: string; replicationFactor: number };
+    readonly kvs: { enabled: boolean; postgresDatabase: string; postgresUser: string; postgresStorageSize: string; postgresStorageClass: StorageClass };
 }
 
 export function recordOf(c: StackConfig): DeployedRecord {
@@ -41,6 +42,11 @@ export function recordOf(c: StackConfig): DeployedRecord {
         },
         clients: { topic: c.clients.topic, partitions: c.clients.partitions },
         writer: { topic: c.writer.topic, keyspace: c.writer.keyspace, replicationFactor: c.writer.replicationFactor },
+        // Never the password: this record is a plain stack output.
+        kvs: {
+            enabled: c.kvs.enabled, postgresDatabase: c.kvs.postgresDatabase, postgresUser: c.kvs.postgresUser,
+            postgresStorageSize: c.kvs.postgresStorageSize, postgresStorageClass: c.kvs.postgresStorageClass ?? null,
+        },
     };
 }
 
@@ -58,6 +64,7 @@ const recordSchema = z.object({
     kafka: opt(z.object({ replicas: int, partitions: int, replicationFactor: int, minInsyncReplicas: int, ...storageFields })),
     clients: opt(z.object({ topic: str, partitions: int })),
     writer: opt(z.object({ topic: str, keyspace: str, replicationFactor: int })),
+    kvs: opt(z.object({ enabled: opt(z.boolean()), postgresDatabase: str, postgresUser: str, postgresStorageSize: str, postgresStorageClass: opt(z.string().nullable()) })),
 });
 
 /** A previous `deployed` output as read back: every field may be missing. */
@@ -294,14 +301,34 @@ const cassandraScaleDown: Rule = ({ d, n, kubectl, refuse }) => {
     });
 };
 
-const SERVERS = ["cassandra", "zookeeper", "kafka"] as const;
+/** A StatefulSet with claims, as the storage rule sees it: the keys that size it and what each record says. */
+interface ClaimedSet {
+    readonly set: string;
+    readonly sizeKey: string;
+    readonly classKey: string;
+    readonly was?: { storageSize?: string; storageClass?: StorageClass; replicas?: number };
+    readonly now: { storageSize: string; storageClass: StorageClass; replicas: number };
+}
+
+function claimedSets(d: PreviousRecord, n: DeployedRecord): ClaimedSet[] {
+    const sets: ClaimedSet[] = (["cassandra", "zookeeper", "kafka"] as const).map(server => ({
+        set: server, sizeKey: `${server}.storageSize`, classKey: `${server}.storageClass`, was: d[server], now: n[server],
+    }));
+    // Postgres exists only while the service is on; turning it on or off is no change of its claim.
+    if (d.kvs?.enabled === true && n.kvs.enabled) {
+        sets.push({
+            set: "postgres", sizeKey: "kvs.postgresStorageSize", classKey: "kvs.postgresStorageClass",
+            was: { storageSize: d.kvs.postgresStorageSize, storageClass: d.kvs.postgresStorageClass, replicas: 1 },
+            now: { storageSize: n.kvs.postgresStorageSize, storageClass: n.kvs.postgresStorageClass, replicas: 1 },
+        });
+    }
+    return sets;
+}
 
 /** A StatefulSet's claim template cannot change in place: the provider would replace the StatefulSet. */
 const storage: Rule = ({ d, n, kubectl, refuse }) => {
-    for (const server of SERVERS) {
-        const was = d[server];
-        const now = n[server];
-        const replace = `a StatefulSet's claim template cannot change in place, so the provider would replace StatefulSet ${server}: every ${server} pod is deleted at once and comes back on its old claim`;
+    for (const { set, sizeKey, classKey, was, now } of claimedSets(d, n)) {
+        const replace = `a StatefulSet's claim template cannot change in place, so the provider would replace StatefulSet ${set}: every ${set} pod is deleted at once and comes back on its old claim`;
         const from = was?.storageSize;
         const to = now.storageSize;
         const grows = from !== undefined && parseQuantity(to)! > (parseQuantity(from) ?? Infinity);
@@ -310,15 +337,15 @@ const storage: Rule = ({ d, n, kubectl, refuse }) => {
             const ordinals = Array.from({ length: replicas }, (_, i) => i).join(" ");
             const storageClass = was?.storageClass ?? null;
             refuse({
-                key: `${server}.storageSize`, deployed: from, wanted: to, confirmable: grows,
+                key: sizeKey, deployed: from, wanted: to, confirmable: grows,
                 why: `${replace}, which keeps its old size (${from})`,
                 instead: grows
                     ? `grow the claims in place, then re-create the StatefulSet without its pods: ` +
                     `check that ${storageClass === null ? "the cluster's default class (the one `kubectl get storageclass` marks default)" : `class ${storageClass}`} allows expansion ` +
                     `(\`kubectl get storageclass <class> -o jsonpath='{.allowVolumeExpansion}'\` prints true; if not, this takes a new stack and a copy of the data); ` +
-                    `\`for i in ${ordinals}; do ${kubectl} patch pvc ${server}-data-${server}-$i -p '{"spec":{"resources":{"requests":{"storage":"${to}"}}}}'; done\` ` +
+                    `\`for i in ${ordinals}; do ${kubectl} patch pvc ${set}-data-${set}-$i -p '{"spec":{"resources":{"requests":{"storage":"${to}"}}}}'; done\` ` +
                     `(\`${kubectl} get pvc\` shows the new size once the volume has grown; some drivers grow the file system only when the pod restarts); ` +
-                    `\`${kubectl} delete statefulset ${server} --cascade=orphan\` (the pods keep running on their claims) and \`pulumi refresh\` (the StatefulSet leaves the stack's state); ` +
+                    `\`${kubectl} delete statefulset ${set} --cascade=orphan\` (the pods keep running on their claims) and \`pulumi refresh\` (the StatefulSet leaves the stack's state); ` +
                     `then \`pulumi up\` creates it with the new claim template and it takes the running pods back`
                     : `keep ${from}: a claim cannot shrink; for smaller volumes, create a new stack and copy the data over`,
             });
@@ -327,17 +354,40 @@ const storage: Rule = ({ d, n, kubectl, refuse }) => {
         const classTo = now.storageClass;
         if (classFrom !== undefined && classFrom !== classTo) {
             refuse({
-                key: `${server}.storageClass`, deployed: classFrom, wanted: classTo, confirmable: false,
+                key: classKey, deployed: classFrom, wanted: classTo, confirmable: false,
                 why: `${replace} of the old class: nothing moves` + (classFrom === null ? " (naming the class the cluster uses by default changes the template too)" : ""),
-                instead: newStackInstead(`${server}.storageClass`, classTo),
+                instead: newStackInstead(classKey, classTo),
             });
         }
     }
 };
 
+/** The Postgres image creates its role and database only when it initialises an empty data directory. */
+const kvsDatabase: Rule = ({ d, n, refuse, warn }) => {
+    if (d.kvs?.enabled !== true) return;
+    if (!n.kvs.enabled) {
+        warn("kvs.enabled", true, false,
+            "the kvs Deployment and Service, the Postgres StatefulSet and the password Secret are deleted; the claim postgres-data-postgres-0 with the transaction log stays " +
+            "(a StatefulSet's claims outlive it), and turning kvs.enabled on again takes it back with its database, role and password as they were. " +
+            "To drop the data as well: `kubectl -n " + n.namespace + " delete pvc postgres-data-postgres-0` after this `up`");
+        return;
+    }
+    for (const key of ["postgresDatabase", "postgresUser"] as const) {
+        const from = d.kvs[key];
+        const to = n.kvs[key];
+        if (from === undefined || from === to) continue;
+        refuse({
+            key: `kvs.${key}`, deployed: from, wanted: to, confirmable: false,
+            why: `the Postgres image creates its ${key === "postgresDatabase" ? "database" : "role"} only when it initialises an empty data directory, and this one holds the transaction log under ${from}: ` +
+                `the kvs pods would be given ${to}, which does not exist, and would never become Ready, while the rolling update keeps the old ones serving`,
+            instead: `keep ${from}: the name is used only inside this stack (by the kvs pods); for another name, create a new stack and copy the log over`,
+        });
+    }
+};
+
 const RULES: readonly Rule[] = [
     namespaceRule, cassandraIdentity, cassandraScaleDown, zookeeperGrowth,
-    kafkaScaleDown, kafkaGrowthFromFewBrokers, appTopicPartitions, brokerDefaultPartitions, storage,
+    kafkaScaleDown, kafkaGrowthFromFewBrokers, appTopicPartitions, brokerDefaultPartitions, storage, kvsDatabase,
 ];
 
 /**

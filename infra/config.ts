@@ -41,6 +41,15 @@ const imageRef = z.string({ error: "must be a container image reference such as 
 const kafkaTopic = z.string({ error: "must be a Kafka topic name: 1-249 of a-z A-Z 0-9 . _ -" })
     .regex(/^[A-Za-z0-9._-]{1,249}$/, { error: "must be a Kafka topic name: 1-249 of a-z A-Z 0-9 . _ -" });
 
+const bool = z.preprocess(
+    v => (v === "true" ? true : v === "false" ? false : v),
+    z.boolean({ error: "must be true or false" }),
+);
+
+// Names the Postgres image's entry point creates with initdb; kept to ones that need no quoting anywhere.
+const pgName = (what: string) => z.string({ error: `must be a ${what}: a lower-case letter or _, then up to 62 lower-case letters, digits or _` })
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: `must be a ${what}: a lower-case letter or _, then up to 62 lower-case letters, digits or _` });
+
 const storageClass = z.string({ error: "must be the name of a StorageClass" }).min(1, { error: "must be the name of a StorageClass" });
 
 // Limits default to the requests (Guaranteed QoS, as the reference); set apart where a JVM needs bursts.
@@ -118,6 +127,26 @@ const sections = {
         memory: quantity("memory").default("256Mi"),
         ...limits,
     }),
+    // Off by default: the default stack is the reference system, which has no key-value service.
+    kvs: z.object({
+        enabled: bool.default(false),
+        replicas: integer(0).default(1),
+        cpu: quantity("cpu").default("250m"),
+        memory: quantity("memory").default("256Mi"),
+        ...limits,
+        // A supported PostgreSQL release (the reference ran 11, end of life since 2023-11).
+        postgresImage: imageRef.default("postgres:15"),
+        postgresDatabase: pgName("database name").default("kvs"),
+        postgresUser: pgName("role name").default("kvs"),
+        /** Set with --secret; required when enabled (a cross-key rule). */
+        postgresPassword: text("a non-empty password").optional(),
+        postgresCpu: quantity("cpu").default("250m"),
+        postgresMemory: quantity("memory").default("512Mi"),
+        postgresCpuLimit: quantity("cpu").optional(),
+        postgresMemoryLimit: quantity("memory").optional(),
+        postgresStorageSize: quantity("memory").default("1Gi"),
+        postgresStorageClass: storageClass.optional(),
+    }),
     images: z.object({
         registry: z.string({ error: "must be a registry host[:port][/path] such as localhost:5001" })
             .regex(/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, {
@@ -126,6 +155,7 @@ const sections = {
             .default("localhost:5001"),
         writer: imageRef.optional(),
         clients: imageRef.optional(),
+        kvs: imageRef.optional(),
         nodeBase: imageRef.default("node:20-bookworm-slim"),
         buildNetwork: text("a docker network mode such as host or default").optional(),
         platform: z.enum(PLATFORMS, { error: `must be one of ${PLATFORMS.join(", ")}` }).optional(),
@@ -136,7 +166,7 @@ const sections = {
  * Refused changes of what is deployed that a user may let through once they have done the steps the
  * refusal lists (infra/changes.ts); the others have no safe path in place.
  */
-export const CONFIRMABLE_KEYS = ["cassandra.replicas", "kafka.replicas", "cassandra.storageSize", "zookeeper.storageSize", "kafka.storageSize"] as const;
+export const CONFIRMABLE_KEYS = ["cassandra.replicas", "kafka.replicas", "cassandra.storageSize", "zookeeper.storageSize", "kafka.storageSize", "kvs.postgresStorageSize"] as const;
 
 /** `cassandra.replicas=2,kafka.storageSize=20Gi` -> key -> new value, or undefined if malformed. */
 function parseConfirmations(text: string): Record<string, string> | undefined {
@@ -188,6 +218,7 @@ export type KafkaConfig = StackConfig["kafka"];
 export type WriterConfig = StackConfig["writer"];
 export type ClientsConfig = StackConfig["clients"];
 export type ImagesConfig = StackConfig["images"];
+export type KvsConfig = StackConfig["kvs"];
 
 /** Keys this program reads (and the provider keys Pulumi users set beside them). */
 export const KNOWN_KEYS = [...Object.keys(scalars), ...Object.keys(sections)];
@@ -239,7 +270,7 @@ export function internalTopicReplicationFactor(brokers: number): number {
  * and returns the typed config or throws one ConfigError listing every problem: unknown keys, bad
  * values and the rules that relate keys, all in one message.
  */
-export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+export function parseStackConfig(raw: Record<string, unknown>, secretSections: ReadonlySet<string> = new Set()): StackConfig {
     const problems: string[] = [];
     // Keys whose value is not what the user set (bad, so defaulted) or meant (a misspelling of them was
     // set instead): a rule that reads one of them would report on a value the user never chose.
@@ -313,7 +344,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
         },
         confirm: c.confirm ?? {},
     };
-    for (const rule of crossChecks(cfg)) {
+    for (const rule of crossChecks(cfg, secretSections)) {
         if (!rule.keys.some(k => inDoubt.has(k))) problems.push(rule.problem);
     }
     if (problems.length > 0) throw new ConfigError(problems);
@@ -332,7 +363,7 @@ interface CrossProblem {
 }
 
 /** Rules that relate two keys or more; each message names them, the values, and what to set instead. */
-function crossChecks(c: StackConfig): CrossProblem[] {
+function crossChecks(c: StackConfig, secretSections: ReadonlySet<string>): CrossProblem[] {
     const p: CrossProblem[] = [];
     const rule = (keys: string[], problem: string) => p.push({ keys, problem: `${PROJECT}:${problem}` });
     const { cassandra, kafka, writer, zookeeper } = c;
@@ -351,6 +382,7 @@ function crossChecks(c: StackConfig): CrossProblem[] {
         const ok = CONSISTENCY_LEVELS.filter(l => replicasNeeded(l, writer.replicationFactor) <= writer.replicationFactor);
         rule(["writer.consistency", "writer.replicationFactor"], `writer.consistency: ${writer.consistency} needs ${needed} replicas but writer.replicationFactor is ${writer.replicationFactor}; with that factor use one of ${ok.join(", ")}`);
     }
+    p.push(...kvsSecret(c.kvs, secretSections));
     const heaps: [string, string, string][] = [
         ["cassandra", "maxHeapSize", cassandra.maxHeapSize],
         ["kafka", "heapSize", kafka.heapSize],
@@ -363,13 +395,15 @@ function crossChecks(c: StackConfig): CrossProblem[] {
                 `${section}.${heapKey}: must not exceed ${memKey} (${mem}), the container's memory limit (got ${heap})`);
         }
     }
-    for (const section of ["cassandra", "zookeeper", "kafka", "writer", "clients"] as const) {
-        const r = c[section];
-        for (const [request, limit] of [["cpu", "cpuLimit"], ["memory", "memoryLimit"]] as const) {
-            const l = r[limit];
-            if (l !== undefined && parseQuantity(l)! < parseQuantity(r[request])!) {
-                rule([`${section}.${limit}`, `${section}.${request}`], `${section}.${limit}: must be at least ${section}.${request} (${r[request]}), the request (got ${l})`);
-            }
+    const requests: [string, Record<string, unknown>, string, string][] = [];
+    for (const section of ["cassandra", "zookeeper", "kafka", "writer", "clients", "kvs"] as const) {
+        requests.push([section, c[section], "cpu", "cpuLimit"], [section, c[section], "memory", "memoryLimit"]);
+    }
+    requests.push(["kvs", c.kvs, "postgresCpu", "postgresCpuLimit"], ["kvs", c.kvs, "postgresMemory", "postgresMemoryLimit"]);
+    for (const [section, r, request, limit] of requests) {
+        const l = r[limit] as string | undefined;
+        if (l !== undefined && parseQuantity(l)! < parseQuantity(r[request] as string)!) {
+            rule([`${section}.${limit}`, `${section}.${request}`], `${section}.${limit}: must be at least ${section}.${request} (${r[request]}), the request (got ${l})`);
         }
     }
     if (parseJvmSize(cassandra.heapNewSize)! > parseJvmSize(cassandra.maxHeapSize)!) {
@@ -418,6 +452,23 @@ function kafkaReplication(kafka: KafkaConfig): CrossProblem[] {
     return p;
 }
 
+/**
+ * The database password: required once the service is on, and only as a Pulumi secret. A plain value
+ * sits readable in Pulumi.<stack>.yaml (and in git); `--secret --path` makes the engine hand the whole
+ * `kvs` object over as secret, which is what `secretSections` lists.
+ */
+function kvsSecret(kvs: KvsConfig, secretSections: ReadonlySet<string>): CrossProblem[] {
+    if (!kvs.enabled) return [];
+    const set = `\`pulumi config set --secret --path ${PROJECT}:kvs.postgresPassword <password>\``;
+    if (kvs.postgresPassword === undefined) {
+        return [{ keys: ["kvs.enabled", "kvs.postgresPassword"], problem: `${PROJECT}:kvs.postgresPassword: must be set when kvs.enabled is true (Postgres and the kvs service share it): ${set}` }];
+    }
+    if (!secretSections.has("kvs")) {
+        return [{ keys: ["kvs.postgresPassword"], problem: `${PROJECT}:kvs.postgresPassword: must be a secret; it is in plain text in the stack's config file now: set it again with ${set}` }];
+    }
+    return [];
+}
+
 /** The key that sets a system's memory limit, and its value: memoryLimit when set, else memory. */
 function memoryLimitOf(section: string, r: { memory: string; memoryLimit?: string }): [string, string] {
     return r.memoryLimit !== undefined ? [`${section}.memoryLimit`, r.memoryLimit] : [`${section}.memory`, r.memory];
@@ -427,12 +478,19 @@ function memoryLimitOf(section: string, r: { memory: string; memoryLimit?: strin
 export function loadConfig(): StackConfig {
     const raw: Record<string, unknown> = {};
     const prefix = `${PROJECT}:`;
+    const secretSections = new Set<string>();
     for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
         if (!fullKey.startsWith(prefix)) continue;
         raw[fullKey.slice(prefix.length)] = parseConfigValue(value);
+        if (isConfigSecret(fullKey)) secretSections.add(fullKey.slice(prefix.length));
     }
-    return parseStackConfig(raw);
+    return parseStackConfig(raw, secretSections);
 }
+
+// The engine lists the keys set with --secret (PULUMI_CONFIG_SECRET_KEYS); the SDK exports the reader
+// without declaring it. Absent (another SDK): every key counts as secret, so nothing is refused for it.
+const sdkIsConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+const isConfigSecret = (key: string) => (sdkIsConfigSecret ? sdkIsConfigSecret(key) : true);
 
 // The engine hands every value over as a string; structured (--path) values arrive as JSON.
 function parseConfigValue(value: string): unknown {

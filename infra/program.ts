@@ -6,7 +6,9 @@ import { ChangeError, DeployedRecord, guardChanges, PreviousRecord, readRecord, 
 import { Clients } from "./clients";
 import { StackConfig } from "./config";
 import { BROKER_PORT, Kafka } from "./kafka";
+import { Kvs } from "./kvs";
 import { Placement, PROJECT_LABELS } from "./meta";
+import { Postgres } from "./postgres";
 import { Writer } from "./writer";
 import { CLIENT_PORT, Zookeeper } from "./zookeeper";
 
@@ -18,6 +20,9 @@ export interface StackOutputs {
     writerImage: pulumi.Output<string>;
     clientsImage: pulumi.Output<string>;
     checks: pulumi.Output<Record<string, string>>;
+    /** Only with kvs.enabled: the key-value service's in-cluster URL and image. */
+    kvsEndpoint?: pulumi.Output<string>;
+    kvsImage?: pulumi.Output<string>;
     /** What this update deployed, for the next one to compare the config with (changes.ts). */
     deployed: pulumi.Output<DeployedRecord>;
 }
@@ -85,9 +90,23 @@ export function deployStack(config: StackConfig): StackOutputs {
         minInsyncReplicas: config.kafka.minInsyncReplicas,
     }, after(kafka));
 
+    let kvs: Kvs | undefined;
+    let postgres: Postgres | undefined;
+    if (config.kvs.enabled) {
+        postgres = new Postgres("postgres", { placement, config: config.kvs }, after());
+        kvs = new Kvs("kvs", {
+            placement,
+            config: config.kvs,
+            images: config.images,
+            postgresHost: postgres.host,
+            passwordSecret: postgres.passwordSecret,
+        }, after(postgres));
+    }
+
     const kubectl = `kubectl -n ${ns}`;
     // Resolved only once the objects it describes are applied: an update that fails to apply them does not write it.
-    const deployed = pulumi.all([cassandra.statefulSetName, zookeeper.statefulSetName, kafka.statefulSetName, clients.producerName])
+    const deployed = pulumi.all([cassandra.statefulSetName, zookeeper.statefulSetName, kafka.statefulSetName, clients.producerName,
+        ...(postgres && kvs ? [postgres.statefulSetName, kvs.deploymentName] : [])])
         .apply(() => recordOf(config));
     return {
         namespace: pulumi.output(ns),
@@ -105,6 +124,7 @@ export function deployStack(config: StackConfig): StackOutputs {
             producerLogs: `${kubectl} logs deploy/ece573-prj05-producer -f`,
             consumerLogs: `${kubectl} logs deploy/ece573-prj05-consumer -f`,
         }),
+        ...(kvs ? { kvsEndpoint: kvs.endpoint, kvsImage: kvs.image } : {}),
         deployed,
     };
 }

@@ -50,7 +50,11 @@ export const ORGANIZATION = "organization";
 export interface RenderOptions {
     /** The stack's outputs from its last update, as a StackReference to it reads them; none: a new stack. */
     readonly previousOutputs?: Record<string, unknown>;
+    /** Top-level keys of `config` set with --secret (the engine lists a --path secret's whole object). */
+    readonly secretKeys?: string[];
 }
+
+const fullKey = (k: string) => (k.includes(":") ? k : `streamstack:${k}`);
 
 type Outputs = Record<string, pulumi.Output<unknown>> | void;
 
@@ -78,8 +82,8 @@ export async function render(stack: string, config: Record<string, unknown>, bod
     }, "streamstack", stack, false, ORGANIZATION);
     pulumi.runtime.setAllConfig(Object.fromEntries(
         // Keys with a namespace (`kubernetes:context`) are taken as they are, the rest are the project's.
-        Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `streamstack:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
-    ));
+        Object.entries(config).map(([k, v]) => [fullKey(k), typeof v === "string" ? v : JSON.stringify(v)]),
+    ), (options.secretKeys ?? []).map(fullKey));
     const outputs = ((await body()) ?? {}) as Record<string, pulumi.Output<unknown>>;
     const resolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs)) {
