@@ -1,5 +1,6 @@
 // Talks to the local control plane (scripts/toolchain/controlplane.sh) with kubectl, and turns what
 // the program registers under Pulumi's mocks into manifests the API server can take.
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { spawnSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
@@ -41,12 +42,20 @@ function apiOf(type: string): { apiVersion: string; kind: string } | undefined {
 }
 
 /** The Kubernetes objects the program asks for with this stack config, as manifests. */
-export async function manifests(stack: string, config: Record<string, unknown>): Promise<any[]> {
-    const r = await render(stack, config, () => deployStack(loadConfig()) as any);
+export async function manifests(stack: string, config: Record<string, unknown>, options: { secretKeys?: string[] } = {}): Promise<any[]> {
+    const r = await render(stack, config, () => deployStack(loadConfig()) as any, options);
     return r.resources.flatMap(res => {
         const api = apiOf(res.type);
-        return api ? [{ ...api, ...res.inputs }] : [];
+        return api ? [{ ...api, ...revealSecrets(res.inputs) }] : [];
     });
+}
+
+/** The values inside Pulumi secrets (a Secret's stringData), as the provider sends them to the API server. */
+function revealSecrets(value: any): any {
+    if (Array.isArray(value)) return value.map(revealSecrets);
+    if (value === null || typeof value !== "object") return value;
+    if (value[specialSigKey] === specialSecretSig) return revealSecrets(value.value);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
 }
 
 /**
@@ -59,7 +68,7 @@ export function apply(objects: any[], extra: string[] = []): Run {
 }
 
 /** Builds an app image the way the program does (context apps/, images/<app>/Dockerfile) and pushes it. */
-export function buildAndPush(app: "writer" | "clients", repository: string, nodeBase: string, labels: Record<string, string> = {}): string {
+export function buildAndPush(app: "writer" | "clients" | "kvs", repository: string, nodeBase: string, labels: Record<string, string> = {}): string {
     const tag = `${registry}/${repository}:deploy-test`;
     const labelArgs = Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
     for (const [cmd, args] of [

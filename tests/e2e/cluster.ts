@@ -2,6 +2,7 @@
 // readiness, exec into containers, the apps' /metrics through the API server, and streamed logs.
 import { spawn, ChildProcess } from "child_process";
 import * as fs from "fs";
+import * as https from "https";
 import { sleep, waitFor } from "../harness/jvm";
 import * as path from "path";
 import { cache, getJson, kubeconfig, kubectl, kubectlOk, repo, sh } from "../deploy/kube";
@@ -10,15 +11,15 @@ import { cache, getJson, kubeconfig, kubectl, kubectlOk, repo, sh } from "../dep
 export const REAL_NODE_SELECTOR = "streamstack.local/real-node=true";
 
 /** The stand-in server images (tests/images), or the official ones when STREAMSTACK_E2E_IMAGES=official. */
-export function serverImages(): Record<"cassandra" | "zookeeper" | "kafka", { image: string } | {}> {
+export function serverImages(): { cassandra: { image?: string }; zookeeper: { image?: string }; kafka: { image?: string }; kvs: { postgresImage?: string } } {
     const mode = process.env.STREAMSTACK_E2E_IMAGES ?? "standin";
-    if (mode === "official") return { cassandra: {}, zookeeper: {}, kafka: {} }; // the program's defaults
+    if (mode === "official") return { cassandra: {}, zookeeper: {}, kafka: {}, kvs: {} }; // the program's defaults
     if (mode !== "standin") throw new Error(`STREAMSTACK_E2E_IMAGES must be standin or official, got '${mode}'`);
     const r = sh("bash", ["tests/images/build.sh", "--push"]);
     if (r.status !== 0) throw new Error(`tests/images/build.sh failed (${r.status}):\n${r.stderr.slice(-4000)}`);
     const refs = Object.fromEntries(r.stdout.trim().split("\n").map(l => l.split("=", 2) as [string, string]));
-    for (const k of ["cassandra", "cp-zookeeper", "cp-kafka"]) if (!refs[k]) throw new Error(`build.sh printed no ${k}=<ref>: ${r.stdout}`);
-    return { cassandra: { image: refs.cassandra }, zookeeper: { image: refs["cp-zookeeper"] }, kafka: { image: refs["cp-kafka"] } };
+    for (const k of ["cassandra", "cp-zookeeper", "cp-kafka", "postgres"]) if (!refs[k]) throw new Error(`build.sh printed no ${k}=<ref>: ${r.stdout}`);
+    return { cassandra: { image: refs.cassandra }, zookeeper: { image: refs["cp-zookeeper"] }, kafka: { image: refs["cp-kafka"] }, kvs: { postgresImage: refs.postgres } };
 }
 
 /**
@@ -161,6 +162,35 @@ export function hostPid(ns: string, pod: string): number {
     const line = r.stdout.split("\n").find(l => l.startsWith(id));
     if (r.status !== 0 || !line) throw new Error(`no containerd task for ${pod} (${id}): ${r.stderr}`);
     return Number(line.split(/\s+/)[1]);
+}
+
+/**
+ * An HTTP request to a pod's port 8080 through the API server's pod proxy (this process has no route
+ * to the pod network; the proxy does not need the pod Ready). The body goes and comes back as bytes.
+ */
+export async function podRequest(ns: string, pod: string, method: string, path: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+    const cfg = JSON.parse(kubectlOk(["config", "view", "--raw", "--minify", "-o", "json"]));
+    const b64 = (s: string) => Buffer.from(s, "base64");
+    const server = new URL(cfg.clusters[0].cluster.server);
+    const user = cfg.users[0].user;
+    return await new Promise((resolve, reject) => {
+        const req = https.request({
+            host: server.hostname, port: server.port, method,
+            path: `/api/v1/namespaces/${ns}/pods/${pod}:8080/proxy${path}`,
+            ca: b64(cfg.clusters[0].cluster["certificate-authority-data"]),
+            cert: b64(user["client-certificate-data"]), key: b64(user["client-key-data"]),
+            headers: body ? { "content-type": "application/octet-stream", "content-length": body.length } : {},
+            timeout: 30_000,
+        }, res => {
+            const chunks: Buffer[] = [];
+            res.on("data", c => chunks.push(c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+            res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new Error(`${method} ${path} on ${pod}: no answer in 30 s`)));
+        req.on("error", reject);
+        req.end(body);
+    });
 }
 
 /** The pod's Prometheus text from its /metrics on 8080, through the API server's pod proxy. */

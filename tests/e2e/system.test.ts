@@ -10,7 +10,7 @@ import { apply, buildAndPush, kubectl, kubectlOk, manifests } from "../deploy/ku
 import { render } from "../program/render";
 import { deployStack, loadConfig } from "../../infra";
 import {
-    createNamespace, drain, eventually, evict, exec, hostPid, realNodes, LogStream, metric, metricsText, podMemory, pods, podSummary, Sampler,
+    createNamespace, drain, eventually, evict, exec, hostPid, realNodes, LogStream, metric, metricsText, podMemory, podRequest, pods, podSummary, Sampler,
     samples, serverImages, sleep, waitPodsReady, waitReplacedReady, waitRestartedReady,
 } from "./cluster";
 
@@ -31,7 +31,13 @@ const resources = {
     kafka: { cpu: "100m", cpuLimit: "1" },
     writer: { cpu: "50m", cpuLimit: "100m" },
     clients: { cpu: "50m", cpuLimit: "100m" },
+    kvs: { cpu: "50m", cpuLimit: "200m", postgresCpu: "50m", postgresCpuLimit: "500m" },
 };
+const KVS = "kvs";
+// The reference's kvs drills' pairs, acknowledged: drill 5 reads them back after Postgres moved.
+const kvsAcknowledged = new Map<string, Buffer>();
+/** A stack config with kvs on is handed over as the CLI would: the kvs object (its password) secret. */
+const SECRET_KEYS = ["kvs"];
 let base: Record<string, any>;
 let appliedAt = 0;
 // Node 1 runs the system; node 2 (node.sh STREAMSTACK_NODE_INDEX=2) stands by, cordoned, for drills 5 and 6.
@@ -46,7 +52,7 @@ function configWith(overrides: Record<string, Record<string, unknown>> = {}): Re
 }
 
 async function applyConfig(config: Record<string, any>): Promise<void> {
-    const r = apply(await manifests("e2e", config));
+    const r = apply(await manifests("e2e", config, { secretKeys: SECRET_KEYS }));
     if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
 }
 
@@ -72,7 +78,7 @@ const podNamed = (name: string) => {
     return p;
 };
 /** Container restarts of the apps' pods, by app. */
-const appRestarts = () => Object.fromEntries([WRITER, PRODUCER, CONSUMER].map(app => [app, pods(ns, `app=${app}`).reduce((n, p) => n + p.restarts, 0)]));
+const appRestarts = () => Object.fromEntries([WRITER, PRODUCER, CONSUMER, KVS].map(app => [app, pods(ns, `app=${app}`).reduce((n, p) => n + p.restarts, 0)]));
 /** A Cassandra node's host ID: kept in its system keyspace, so the same ID means the same data. */
 const hostId = (pod: string) => /^ID\s*:\s*(\S+)/m.exec(exec(ns, pod, ["nodetool", "info"]))![1];
 /** What a broker keeps on its claim: meta.properties (id, cluster id) and the app topic's partition directories. */
@@ -91,6 +97,7 @@ const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
 const expectedPods = (): [string, number][] => [
     ["cassandra", base.cassandra.replicas ?? 3], ["zookeeper", 1], ["kafka", 3],
     [WRITER, 1], [PRODUCER, base.clients.producerReplicas ?? 1], [CONSUMER, base.clients.consumerReplicas ?? 1],
+    ["postgres", 1], [KVS, 1],
 ];
 /** Every pod of the system Ready (what each drill starts from and leaves behind). */
 async function systemWhole(timeoutMs = 15 * MIN): Promise<void> {
@@ -137,6 +144,7 @@ beforeAll(async () => {
     const images = {
         writer: buildAndPush("writer", "ece573-prj04-writer", nodeBase),
         clients: buildAndPush("clients", "ece573-prj05-clients", nodeBase),
+        kvs: buildAndPush("kvs", "streamstack-kvs", nodeBase),
     };
     const servers = serverImages();
     const nodes = realNodes();
@@ -153,6 +161,8 @@ beforeAll(async () => {
         kafka: { ...servers.kafka, ...resources.kafka, ...storage },
         writer: resources.writer,
         clients: resources.clients,
+        // The optional key-value service, on: its drills and the drain take it along.
+        kvs: { enabled: true, postgresPassword: "e2e pass word", ...servers.kvs, ...resources.kvs, postgresStorageClass: "shared" },
     };
     if (reused) {
         kubectlOk(["get", "namespace", ns]);
@@ -173,14 +183,14 @@ afterAll(() => {
     for (const n of [primary, standby].filter(Boolean)) kubectl(["uncordon", n]);
 });
 
-test("every pod of the reference topology becomes Ready on the real node", async () => {
-    const expected: [string, number][] = [["cassandra", 3], ["zookeeper", 1], ["kafka", 3], [WRITER, 1], [PRODUCER, 1], [CONSUMER, 1]];
+test("every pod of the reference topology, and the optional kvs with its Postgres, becomes Ready on the real node", async () => {
+    const expected: [string, number][] = [["cassandra", 3], ["zookeeper", 1], ["kafka", 3], [WRITER, 1], [PRODUCER, 1], [CONSUMER, 1], ["postgres", 1], [KVS, 1]];
     for (const [app, n] of expected) await waitPodsReady(ns, `app=${app}`, n, 25 * MIN);
     const all = pods(ns);
     expect(all.map(p => p.node)).toEqual(all.map(() => primary));
     // A pod that went NotReady again since (a probe's blip) has no readySince: it does not count here.
     const readyAt = Math.max(...all.filter(p => p.readySince).map(p => Date.parse(p.readySince!)));
-    timings.push(["apply -> all 10 pods Ready", `${Math.round((readyAt - appliedAt) / 1000)} s`]);
+    timings.push(["apply -> all 12 pods Ready", `${Math.round((readyAt - appliedAt) / 1000)} s`]);
 }, 30 * MIN);
 
 test("nodetool status in a Cassandra pod lists 3 nodes Up/Normal, the pods' own addresses", () => {
@@ -202,7 +212,7 @@ test("the clients' topic has 4 partitions, RF 3, min ISR 2, and leaders on every
 });
 
 test("every DNS name the program computed resolves inside a pod, pod names to their pod's address", async () => {
-    const rendered = await render("e2e", base, () => deployStack(loadConfig()) as any);
+    const rendered = await render("e2e", base, () => deployStack(loadConfig()) as any, { secretKeys: SECRET_KEYS });
     const outputs = rendered.outputs as Record<string, string>;
     const hostOf = (hostPort: string) => hostPort.split(":")[0];
     const names = new Set<string>([
@@ -451,6 +461,66 @@ test("drill 4: the writer pod deleted three times at random moments, then its pr
     } finally { reader.stop(); }
 }, 30 * MIN);
 
+const kvsPut = (pod: string, key: string, value: Buffer) => podRequest(ns, pod, "PUT", `/v1/${encodeURIComponent(key)}`, value);
+const kvsGet = (pod: string, key: string) => podRequest(ns, pod, "GET", `/v1/${encodeURIComponent(key)}`);
+
+/** SIGKILL of the kvs process (PID 1 of its container): the container restarts in the same pod, and replays the log. */
+async function killKvs(): Promise<string> {
+    const pod = podOf(KVS);
+    const was = podNamed(pod).restarts;
+    process.kill(hostPid(ns, pod), "SIGKILL");
+    await eventually(`${pod} restarted`, 5 * MIN, () => podNamed(pod).restarts, n => n === was + 1);
+    await waitPodsReady(ns, `app=${KVS}`, 1, 5 * MIN);
+    return pod;
+}
+
+test("kvs drills (the reference's two) on real pods: a kill -9 keeps every acknowledged pair byte for byte; a PUT while Postgres is down is refused with 503 and never appears", async () => {
+    await waitPodsReady(ns, "app=postgres", 1, 10 * MIN);
+    await waitPodsReady(ns, `app=${KVS}`, 1, 10 * MIN);
+    // Drill 1: put, kill -9 the service, restart: the pair is there. Values the reference altered or could not hold.
+    const pairs: [string, Buffer][] = [
+        ["pair-1", Buffer.from("Test Pair 1")],
+        ["plus", Buffer.from("a+b=c 100% %20")],
+        ["unicode", Buffer.from("naïve café ✓ 日本")],
+        ["binary", Buffer.from([0, 255, 10, 13, 0x80, 32])],
+        ["empty", Buffer.alloc(0)],
+    ];
+    let pod = podOf(KVS);
+    for (const [key, value] of pairs) {
+        expect([key, (await kvsPut(pod, key, value)).status]).toEqual([key, 201]);
+        kvsAcknowledged.set(key, value);
+    }
+    const t0 = Date.now();
+    pod = await killKvs();
+    timings.push(["kvs drill 1: kill -9 -> restarted, log replayed, Ready", seconds(Date.now() - t0)]);
+    for (const [key, value] of pairs) expect([key, await kvsGet(pod, key)]).toEqual([key, { status: 200, body: value }]);
+
+    // Drill 2: put, stop Postgres, put (refused), start Postgres, put, kill -9 the service, restart.
+    expect((await kvsPut(pod, "before-outage", Buffer.from("acknowledged 1"))).status).toBe(201);
+    kvsAcknowledged.set("before-outage", Buffer.from("acknowledged 1"));
+    kubectlOk(["-n", ns, "scale", "statefulset", "postgres", "--replicas=0"]);
+    await eventually("postgres-0 gone", 3 * MIN, () => pods(ns, "app=postgres").length, n => n === 0);
+    const refused = await kvsPut(pod, "during-outage", Buffer.from("never acknowledged"));
+    expect(refused.status).toBe(503);
+    expect(refused.body.toString()).toMatch(/not written/i);
+    // A read too must catch up with the log first, so it says it cannot rather than answer from a stale copy.
+    expect((await kvsGet(pod, "during-outage")).status).toBe(503);
+    const t1 = Date.now();
+    kubectlOk(["-n", ns, "scale", "statefulset", "postgres", "--replicas=1"]);
+    await waitPodsReady(ns, "app=postgres", 1, 10 * MIN);
+    // The service reconnects on its next write: retried until one is acknowledged (503 until then).
+    let status = 0;
+    for (const until = Date.now() + 3 * MIN; status !== 201 && Date.now() < until; await sleep(2000)) {
+        status = (await kvsPut(pod, "after-outage", Buffer.from("acknowledged 2"))).status;
+    }
+    expect(status).toBe(201);
+    timings.push(["kvs drill 2: Postgres back (scaled 0 -> 1) -> PUT acknowledged", seconds(Date.now() - t1)]);
+    kvsAcknowledged.set("after-outage", Buffer.from("acknowledged 2"));
+    pod = await killKvs();
+    for (const [key, value] of kvsAcknowledged) expect([key, await kvsGet(pod, key)]).toEqual([key, { status: 200, body: value }]);
+    expect((await kvsGet(pod, "during-outage")).status).toBe(404);
+}, 30 * MIN);
+
 test("a broker's and ZooKeeper's container restarts keep topics, offsets, broker ids and data", async () => {
     const clusterId = (pod: string) => /cluster\.id=(\S+)/.exec(exec(ns, pod, ["cat", "/var/lib/kafka/data/meta.properties"]))![1];
     const offsets = () => exec(ns, "kafka-1", ["kafka-consumer-groups", "--bootstrap-server", "localhost:9092", "--describe", "--group", "ece573-prj05-consumer"]);
@@ -534,7 +604,10 @@ test("drills 6 and 5: cassandra-0 fails over to the other node with its data, a 
         await eventually("the producer acknowledged", 5 * MIN, () => sent(podOf(PRODUCER)), n => n > 0);
         await eventually("the consumer receiving", 5 * MIN, () => received(podOf(CONSUMER)), n => n > 0);
         // The apps' pods the drain made started while brokers and Cassandra nodes moved: none exited for it.
-        expect(appRestarts()).toEqual({ [WRITER]: 0, [PRODUCER]: 0, [CONSUMER]: 0 });
+        expect(appRestarts()).toEqual({ [WRITER]: 0, [PRODUCER]: 0, [CONSUMER]: 0, [KVS]: 0 });
+        // Postgres moved with its claim (class shared): every pair the kvs drills had acknowledged is there.
+        const kvs = podOf(KVS);
+        for (const [key, value] of kvsAcknowledged) expect([key, await kvsGet(kvs, key)]).toEqual([key, { status: 200, body: value }]);
     } finally {
         sampler.stop();
         kubectl(["uncordon", primary]);
