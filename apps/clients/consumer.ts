@@ -107,9 +107,12 @@ export class ConsumerRole {
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic } = this.cfg;
     const audit: string[] = [];
-    const done: string[] = [];
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale()) break;
+    let done = 0;
+    let lastDone: string | undefined;
+    // Nothing in the loop yields to the event loop, so neither whether the consumer runs nor whether the
+    // batch is stale can change while it runs: asked once (isStale() serializes a key per call).
+    const messages = isRunning() && !isStale() ? batch.messages : [];
+    for (const message of messages) {
       const producer = message.headers?.[HEADER_PRODUCER]?.toString();
       const seq = Number(message.headers?.[HEADER_SEQ]?.toString());
       if (producer !== undefined && Number.isInteger(seq)) {
@@ -123,12 +126,15 @@ export class ConsumerRole {
         const value = message.value?.toString() ?? "";
         this.log.info({ received: n, partition: batch.partition, offset: message.offset }, receivedLine(topic, n, batch.partition, message.offset, value));
       }
-      done.push(message.offset);
+      done++;
+      lastDone = message.offset;
     }
     // The audit line is on disk before the offset can be committed, so a crash loses nothing from it.
     if (audit.length > 0 && this.auditFd !== undefined) fs.writeSync(this.auditFd, audit.join(""));
-    for (const offset of done) resolveOffset(offset);
-    this.metrics.received.inc(done.length);
+    // Messages are processed in offset order, so resolving the last one resolves them all (kafkajs turns
+    // each resolved offset into a Long and back: once per message it was a tenth of the consumer's CPU).
+    if (lastDone !== undefined) resolveOffset(lastDone);
+    this.metrics.received.inc(done);
     this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
     const totals = this.tracker.totals();
     this.metrics.gaps.set(totals.gaps);
