@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CassandraConfig } from "./config";
+import { decommissionHook } from "./decommission";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
 import { createStatefulSystem, execProbe, resourcesOf, serverPodSecurity } from "./stateful";
 
@@ -59,6 +60,12 @@ export class Cassandra extends pulumi.ComponentResource {
             // `nodetool drain` flushes memtables and leaves the ring cleanly; give it time.
             terminationGracePeriodSeconds: 300,
             securityContext: serverPodSecurity(CASSANDRA_UID),
+            // A lower replica count decommissions the leaving nodes first (infra/decommission.ts); a
+            // decommissioned node refuses to start on its old data, so its claim goes with its pod.
+            // Only with an engine to run it: Pulumi's mocks never run hooks, and registering one starts a
+            // callback server that keeps a test process alive.
+            statefulSetHooks: pulumi.runtime.hasEngine() ? { beforeUpdate: [decommissionHook(placement.namespace)] } : undefined,
+            claimsWhenScaledDown: "Delete",
             // The official image's only data VOLUME.
             storage: { mounts: [{ mountPath: "/var/lib/cassandra" }], size: config.storageSize, storageClass: config.storageClass },
             container: {

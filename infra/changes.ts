@@ -3,7 +3,6 @@
 // reads it back and refuses what would take the running system down or lose data, before any
 // Kubernetes object is registered, and warns about what a change really does.
 import { z } from "zod";
-import { NODETOOL } from "./cassandra";
 import { PROJECT, StackConfig } from "./config";
 import { BROKER_PORT } from "./kafka";
 import { parseQuantity } from "./quantity";
@@ -281,23 +280,35 @@ const kafkaGrowthFromFewBrokers: Rule = ({ d, n, kubectl, warn }) => {
 };
 
 /**
- * Removing a Cassandra node takes `nodetool decommission` first. This refusal stands in for the
- * step that would run it; replacing it with that step changes this rule alone.
+ * The replication factor Cassandra 4.1 gives system_distributed (3; system_traces has 2, system_auth 1):
+ * `nodetool decommission` refuses to leave fewer nodes than a keyspace's replicas.
  */
-const cassandraScaleDown: Rule = ({ d, n, kubectl, refuse }) => {
+export const SYSTEM_KEYSPACE_REPLICAS = 3;
+
+/**
+ * Removing a Cassandra node takes `nodetool decommission` first: `pulumi up` runs it (infra/decommission.ts,
+ * a beforeUpdate hook of the StatefulSet) where it can succeed, and refuses where the system keyspaces'
+ * replication needs more nodes than would stay.
+ */
+const cassandraScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
     const from = d.cassandra?.replicas;
     const to = n.cassandra.replicas;
     if (from === undefined || to >= from) return;
     const pods = leaving(from, to).reverse().map(i => `cassandra-${i}`);
     const one = pods.length === 1;
+    const step = `\`pulumi up\` decommissions ${pods.join(", then ")} before the StatefulSet shrinks (\`nodetool decommission\` through kubectl, with the stack's kubernetes:context; ` +
+        `each streams its data to the nodes that stay, minutes per node, and the StatefulSet is left as it is if one fails); ` +
+        `${one ? "its claim is" : "their claims are"} deleted as ${one ? "its pod goes" : "their pods go"} (a decommissioned node refuses to start on its old data)`;
+    if (to >= SYSTEM_KEYSPACE_REPLICAS) {
+        warn("cassandra.replicas", from, to, step);
+        return;
+    }
     refuse({
         key: "cassandra.replicas", deployed: from, wanted: to, confirmable: true,
-        why: `the StatefulSet would stop ${pods.join(", ")} without streaming ${one ? "its" : "their"} data anywhere: the ring keeps ${one ? "it as a down (DN) node that still owns" : "them as down (DN) nodes that still own"} token ranges, ` +
-            `every range ${one ? "it" : "they"} held has a replica fewer, QUORUM reads and writes fail where too few replicas remain, and data whose replicas were all on ${one ? "it" : "them"} is gone`,
-        instead: `decommission ${one ? "it" : "them one at a time, from the highest ordinal"}: ${pods.map(p => `\`${kubectl} exec ${p} -- bash -c '${NODETOOL} decommission'\``).join(", then ")} ` +
-            "(each returns once the node has streamed its data to the others and left the ring; it refuses while a keyspace has more replicas than the nodes that would stay, e.g. system_distributed with 3: " +
-            "lower that keyspace's replication factor first with ALTER KEYSPACE, or add --force); then lower cassandra.replicas and `pulumi up`; " +
-            `then delete ${one ? "its claim" : "their claims"}, \`${kubectl} delete pvc ${pods.map(p => `cassandra-data-${p}`).join(" ")}\`: a decommissioned node refuses to start on its old data, so a later scale-up would stop there`,
+        why: `\`nodetool decommission\` refuses to leave ${to} node${to === 1 ? "" : "s"} while system_distributed keeps ${SYSTEM_KEYSPACE_REPLICAS} replicas (system_traces 2), ` +
+            `and stopping ${pods.join(", ")} without it leaves ${one ? "it" : "them"} in the ring as down nodes that still own token ranges: QUORUM fails where too few replicas remain, and data only they held is gone`,
+        instead: `first lower those keyspaces' replication to ${to}: \`${kubectl} exec cassandra-0 -- cqlsh -e "ALTER KEYSPACE system_distributed WITH replication = {'class': 'NetworkTopologyStrategy', '${n.cassandra.datacenter}': ${to}}; ` +
+            `ALTER KEYSPACE system_traces WITH replication = {'class': 'NetworkTopologyStrategy', '${n.cassandra.datacenter}': ${Math.min(2, to)}}"\`; then confirm this change, and ${step}`,
     });
 };
 

@@ -2,6 +2,7 @@ export * from "./cassandra";
 export * from "./changes";
 export * from "./clients";
 export * from "./config";
+export * from "./decommission";
 export * from "./kafka";
 export * from "./kvs";
 export * from "./meta";

@@ -38,6 +38,10 @@ export interface StatefulSystemArgs {
     readonly minReadySeconds: number;
     /** How long one member may take from pod creation to Ready (start, log replay, join); sizes `pulumi up`'s wait. */
     readonly memberStartMinutes: number;
+    /** Steps `pulumi up` runs around changes of the StatefulSet (Cassandra's decommission before it shrinks). */
+    readonly statefulSetHooks?: pulumi.ResourceHookBinding;
+    /** What happens to the claims of pods a lower replica count removes: kept (the default) or deleted. */
+    readonly claimsWhenScaledDown?: "Retain" | "Delete";
 }
 
 export interface StatefulSystem {
@@ -70,6 +74,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
             replicas: args.replicas,
             podManagementPolicy: args.podManagementPolicy,
             minReadySeconds: args.minReadySeconds,
+            ...(args.claimsWhenScaledDown ? { persistentVolumeClaimRetentionPolicy: { whenScaled: args.claimsWhenScaledDown, whenDeleted: "Retain" } } : {}),
             selector: { matchLabels: selector },
             template: {
                 metadata: { labels: all },
@@ -96,7 +101,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                 },
             }],
         },
-    }, { ...opts, customTimeouts: rolloutTimeouts(args) });
+    }, { ...opts, customTimeouts: rolloutTimeouts(args), ...(args.statefulSetHooks ? { hooks: args.statefulSetHooks } : {}) });
 
     const disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
         metadata: metadata(app),

@@ -8,7 +8,7 @@
 // alone, on a namespace kept from an earlier run (STREAMSTACK_E2E_KEEP=1, STREAMSTACK_E2E_NAMESPACE).
 import { apply, buildAndPush, kubectl, kubectlOk, manifests } from "../deploy/kube";
 import { render } from "../program/render";
-import { deployStack, loadConfig } from "../../infra";
+import { decommissionStep, deployStack, guardChanges, loadConfig, modeOf, parseStackConfig, readRecord, recordOf } from "../../infra";
 import {
     createNamespace, drain, eventually, evict, exec, hostPid, realNodes, LogStream, metric, metricsText, podMemory, podRequest, pods, podSummary, Sampler,
     samples, serverImages, sleep, waitPodsReady, waitReplacedReady, waitRestartedReady,
@@ -614,8 +614,12 @@ test("drills 6 and 5: cassandra-0 fails over to the other node with its data, a 
     }
 }, 45 * MIN);
 
+// The writer's last_seq when the ring grew to 4: the rows from there on were written while cassandra-3 owned ranges.
+let fourNodesFromSeq: number | undefined;
+
 test("cassandra.replicas 3 -> 4: the new node joins Up/Normal while the writer keeps writing", async () => {
     const writer = podOf(WRITER);
+    fourNodesFromSeq = counter(writer, "writer_last_seq");
     const restarts = podNamed(writer).restarts;
     const rows = () => writerRows(writer);
     const before = rows();
@@ -631,6 +635,37 @@ test("cassandra.replicas 3 -> 4: the new node joins Up/Normal while the writer k
     await eventually("the writer writing after the join", 3 * MIN, rows, n => n > during);
     expect(podNamed(writer).restarts).toBe(restarts);
 }, 30 * MIN);
+
+test("cassandra.replicas 4 -> 3: the step `pulumi up` runs first decommissions cassandra-3, then the StatefulSet shrinks and its claim goes; every row written on 4 nodes is readable at QUORUM", async () => {
+    if (fourNodesFromSeq === undefined) throw new Error("runs after the 3 -> 4 test");
+    const fromSeq = fourNodesFromSeq;
+    await systemWhole();
+    // The guard lets it through (a warning), and the hook's step runs as the engine would run it, before the StatefulSet update.
+    const guarded = guardChanges(readRecord(JSON.parse(JSON.stringify(recordOf(parseStackConfig(base, new Set(SECRET_KEYS)))))), parseStackConfig(configWith({ cassandra: { ...base.cassandra, replicas: 3 } }), new Set(SECRET_KEYS)));
+    expect([guarded.refusals, guarded.warnings]).toEqual([[], [expect.stringMatching(/^streamstack:cassandra\.replicas: 4 -> 3: `pulumi up` decommissions cassandra-3/)]]);
+    const t0 = Date.now();
+    await decommissionStep(ns, () => async args => kubectlOk(args))({
+        urn: "e2e", id: "cassandra", name: "cassandra-statefulset", type: "kubernetes:apps/v1:StatefulSet",
+        oldInputs: { spec: { replicas: 4 } }, newInputs: { spec: { replicas: 3 } },
+    });
+    timings.push(["cassandra-3 decommissioned (nodetool decommission, its ranges streamed)", seconds(Date.now() - t0)]);
+    expect(modeOf(exec(ns, "cassandra-3", ["nodetool", "netstats"]))).toBe("DECOMMISSIONED");
+    await applyConfig(configWith({ cassandra: { ...base.cassandra, replicas: 3 } }));
+    base.cassandra = { ...base.cassandra, replicas: 3 };
+    await eventually("cassandra-3 and its claim gone", 10 * MIN,
+        () => [pods(ns, "app=cassandra").length, kubectl(["-n", ns, "get", "pvc", "cassandra-data-cassandra-3"]).status], ([n, pvc]) => n === 3 && pvc !== 0);
+    await waitPodsReady(ns, "app=cassandra", 3, 10 * MIN);
+    // The ring lists the three that stay, all Up/Normal, and no down node owning ranges.
+    const status = nodetoolStatus();
+    expect(upNormal(status).sort()).toEqual(pods(ns, "app=cassandra").map(p => p.ip).sort());
+    expect(status.split("\n").filter(l => /^[UD][NLJM]\s/.test(l))).toHaveLength(3);
+    const writer = podOf(WRITER);
+    const reader = await startReader(fromSeq);
+    try {
+        const line = await reader.beyond(counter(writer, "writer_last_seq"));
+        expect([line.missing, line.rows]).toEqual([0, line.lastSeq - fromSeq]);
+    } finally { reader.stop(); }
+}, 45 * MIN);
 
 test("clients.partitions 4 -> 8: the producer adds partitions and the consumer group receives from all 8", async () => {
     await applyConfig(configWith({ clients: { ...resources.clients, partitions: 8 } }));

@@ -190,23 +190,30 @@ describe("Kafka brokers", () => {
 });
 
 describe("Cassandra nodes", () => {
-    test("cassandra.replicas down is refused, with decommission from the highest ordinal first, then the claims", () => {
+    test("cassandra.replicas down to 3 or more goes ahead with a warning: `up` decommissions the leaving nodes, highest first, and their claims go", () => {
         const g = change({ cassandra: { replicas: 5 } }, { cassandra: { replicas: 3 } });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toEqual([expect.stringMatching(
+            /^streamstack:cassandra\.replicas: 5 -> 3: `pulumi up` decommissions cassandra-4, then cassandra-3 before the StatefulSet shrinks \(`nodetool decommission` through kubectl.*their claims are deleted as their pods go/)]);
+    });
+
+    test("cassandra.replicas below 3 is refused: decommission cannot leave fewer nodes than system_distributed's replicas; the message says how to lower them", () => {
+        const g = change({ cassandra: { replicas: 3 } }, { cassandra: { replicas: 2 }, writer: { replicationFactor: 2 } });
         expect(keysOf(g)).toEqual(["cassandra.replicas"]);
         const [r] = g.refusals;
-        expect(r.why).toMatch(/would stop cassandra-4, cassandra-3 without streaming their data anywhere: the ring keeps them as down \(DN\) nodes/);
-        expect(r.instead).toMatch(/one at a time, from the highest ordinal: `kubectl -n streamstack exec cassandra-4 -- bash -c '.*nodetool decommission'`, then `kubectl -n streamstack exec cassandra-3 /);
-        expect(r.instead).toMatch(/then lower cassandra\.replicas and `pulumi up`; then delete their claims, `kubectl -n streamstack delete pvc cassandra-data-cassandra-4 cassandra-data-cassandra-3`/);
+        expect(r.why).toMatch(/`nodetool decommission` refuses to leave 2 nodes while system_distributed keeps 3 replicas/);
+        expect(r.instead).toMatch(/ALTER KEYSPACE system_distributed WITH replication = \{'class': 'NetworkTopologyStrategy', 'datacenter1': 2\}; ALTER KEYSPACE system_traces .*'datacenter1': 2\}"`; then confirm this change, and `pulumi up` decommissions cassandra-2 before/);
         expect(r.confirmable).toBe(true);
     });
 
     test("once the steps are done, confirming that change lets it through with a warning; another value does not", () => {
-        const ok = change({ cassandra: { replicas: 5 } }, { cassandra: { replicas: 3 }, confirm: "cassandra.replicas=3" });
+        const before = { cassandra: { replicas: 3 }, writer: { replicationFactor: 2 } };
+        const ok = change(before, { ...before, cassandra: { replicas: 2 }, confirm: "cassandra.replicas=2" });
         expect(ok.refusals).toEqual([]);
-        expect(ok.warnings).toEqual([expect.stringMatching(/^streamstack:cassandra\.replicas: 5 -> 3 goes ahead, confirmed by streamstack:confirm/)]);
-        const other = change({ cassandra: { replicas: 5 } }, { cassandra: { replicas: 3 }, confirm: "cassandra.replicas=4" });
+        expect(ok.warnings).toEqual([expect.stringMatching(/^streamstack:cassandra\.replicas: 3 -> 2 goes ahead, confirmed by streamstack:confirm/)]);
+        const other = change(before, { ...before, cassandra: { replicas: 2 }, confirm: "cassandra.replicas=1" });
         expect(keysOf(other)).toEqual(["cassandra.replicas"]);
-        expect(other.warnings).toEqual([expect.stringMatching(/^streamstack:confirm: cassandra\.replicas=4 lets no refused change through \(deployed 5, config 3\)/)]);
+        expect(other.warnings).toEqual([expect.stringMatching(/^streamstack:confirm: cassandra\.replicas=1 lets no refused change through \(deployed 3, config 2\)/)]);
     });
 
     test("a malformed confirmation, or one of a change that cannot be confirmed, is a config error naming what it accepts", () => {
@@ -261,8 +268,9 @@ describe("storage of every StatefulSet", () => {
 });
 
 test("every refused change is in one message, one line each, and nothing was changed", () => {
-    const g = change({ cassandra: { replicas: 5 }, kafka: { replicas: 4 } }, {
-        cassandra: { replicas: 4, clusterName: "other" },
+    const g = change({ cassandra: { replicas: 3 }, kafka: { replicas: 4 } }, {
+        cassandra: { replicas: 2, clusterName: "other" },
+        writer: { replicationFactor: 2 },
         kafka: { replicas: 3, storageClass: "fast" },
         zookeeper: { replicas: 3 },
     });
