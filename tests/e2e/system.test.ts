@@ -140,6 +140,15 @@ async function startReader(fromSeq = 0): Promise<{ logs: LogStream; beyond: (seq
     };
 }
 
+/** The reader finds a row for every seq after `fromSeq` up to the writer's current last_seq, at QUORUM. */
+async function expectEveryRowSince(fromSeq: number, writer: string): Promise<void> {
+    const reader = await startReader(fromSeq);
+    try {
+        const line = await reader.beyond(counter(writer, "writer_last_seq"));
+        expect([line.missing, line.rows]).toEqual([0, line.lastSeq - fromSeq]);
+    } finally { reader.stop(); }
+}
+
 beforeAll(async () => {
     const images = {
         writer: buildAndPush("writer", "ece573-prj04-writer", nodeBase),
@@ -415,11 +424,7 @@ test("drill 3: a Cassandra node killed (SIGKILL), then a pod deleted, under the 
     }
     expect(podOf(WRITER)).toBe(writer);
     expect(appRestarts()).toEqual(restarts);
-    const reader = await startReader(fromSeq);
-    try {
-        const line = await reader.beyond(counter(writer, "writer_last_seq"));
-        expect([line.missing, line.rows]).toEqual([0, line.lastSeq - fromSeq]);
-    } finally { reader.stop(); }
+    await expectEveryRowSince(fromSeq, writer);
 }, 45 * MIN);
 
 test("drill 4: the writer pod deleted three times at random moments, then its process killed: each writer resumes where the last stopped, every seq once", async () => {
@@ -660,11 +665,7 @@ test("cassandra.replicas 4 -> 3: the step `pulumi up` runs first decommissions c
     expect(upNormal(status).sort()).toEqual(pods(ns, "app=cassandra").map(p => p.ip).sort());
     expect(status.split("\n").filter(l => /^[UD][NLJM]\s/.test(l))).toHaveLength(3);
     const writer = podOf(WRITER);
-    const reader = await startReader(fromSeq);
-    try {
-        const line = await reader.beyond(counter(writer, "writer_last_seq"));
-        expect([line.missing, line.rows]).toEqual([0, line.lastSeq - fromSeq]);
-    } finally { reader.stop(); }
+    await expectEveryRowSince(fromSeq, writer);
 }, 45 * MIN);
 
 test("clients.partitions 4 -> 8: the producer adds partitions and the consumer group receives from all 8", async () => {

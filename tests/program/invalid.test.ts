@@ -1,20 +1,9 @@
 // A bad stack config fails with one message that names every bad key and what is allowed,
 // and registers no resource at all.
 import { deployStack, loadConfig } from "../../infra";
-import { render } from "./render";
+import { configFailure } from "./render";
 
-async function failure(config: Record<string, unknown>): Promise<{ message: string; registered: number }> {
-    let message = "";
-    const r = await render("dev", config, () => {
-        try {
-            deployStack(loadConfig());
-        } catch (e) {
-            message = (e as Error).message;
-        }
-    });
-    if (!message) throw new Error(`config ${JSON.stringify(config)} was accepted`);
-    return { message, registered: r.resources.length };
-}
+const failure = (config: Record<string, unknown>) => configFailure(config, () => deployStack(loadConfig()));
 
 const cases: [string, Record<string, unknown>, RegExp[]][] = [
     ["zero Cassandra replicas", { cassandra: { replicas: 0 } }, [/streamstack:cassandra\.replicas: must be an integer >= 1 \(got 0\)/]],

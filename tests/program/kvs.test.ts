@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { deployChecked, deployStack, loadConfig, parseStackConfig, recordOf } from "../../infra";
-import { containerOf, envOf, render, Rendered, T } from "./render";
+import { configFailure, containerOf, envOf, render, Rendered, T } from "./render";
 
 const PASSWORD = "s3cret with spaces";
 const enabled = (kvs: Record<string, unknown> = {}) => ({ kvs: { enabled: true, postgresPassword: PASSWORD, ...kvs } });
@@ -11,18 +11,7 @@ const SECRET = ["kvs"];
 const program = () => deployStack(loadConfig()) as any;
 const secretType = "kubernetes:core/v1:Secret";
 
-async function failure(config: Record<string, unknown>, secretKeys = SECRET): Promise<{ message: string; registered: number }> {
-    let message = "";
-    const r = await render("dev", config, () => {
-        try {
-            deployStack(loadConfig());
-        } catch (e) {
-            message = (e as Error).message;
-        }
-    }, { secretKeys });
-    if (!message) throw new Error(`config ${JSON.stringify(config)} was accepted`);
-    return { message, registered: r.resources.length };
-}
+const failure = (config: Record<string, unknown>, secretKeys = SECRET) => configFailure(config, () => deployStack(loadConfig()), { secretKeys });
 
 test("the default stack has no key-value service: no Postgres, no kvs, no Secret, no kvs output", async () => {
     const r = await render("dev", {}, program);

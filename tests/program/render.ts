@@ -97,3 +97,20 @@ export async function render(stack: string, config: Record<string, unknown>, bod
     }
     return new Rendered(resources, resolved);
 }
+
+/**
+ * Runs the program with a config it must refuse: the error message, and how many resources were
+ * registered before it (none, when validation comes first).
+ */
+export async function configFailure(config: Record<string, unknown>, body: () => unknown, options: RenderOptions = {}): Promise<{ message: string; registered: number }> {
+    let message = "";
+    const r = await render("dev", config, () => {
+        try {
+            body();
+        } catch (e) {
+            message = (e as Error).message;
+        }
+    }, options);
+    if (!message) throw new Error(`config ${JSON.stringify(config)} was accepted`);
+    return { message, registered: r.resources.length };
+}
