@@ -90,7 +90,10 @@ export class Writer {
     }
     if (this.state === "resuming") this.state = "writing";
 
-    const maxAhead = Math.max(10_000, 20 * this.cfg.writeConcurrency);
+    // Rows taken beyond the committed last_seq (a crash rewrites at most these). Each LWT round lets the
+    // writer move on by at most this many rows, and on a loaded 3-node cluster one takes 1-2 s: at 10,000
+    // the workers stood waiting for it most of the time (bench/writer.ts, 2x the rows/s at 256 in flight).
+    const maxAhead = Math.max(100_000, 20 * this.cfg.writeConcurrency * this.cfg.writeBatchSize);
     const workers = Array.from({ length: this.cfg.writeConcurrency }, () => this.worker(window, maxAhead));
     const allWritten = Promise.all(workers);
     let workersDone = false;
