@@ -18,6 +18,23 @@ import { DeliveryTracker, gainedPartitions, HEADER_PRODUCER, HEADER_SEQ, receive
 const SESSION_TIMEOUT_MS = 30_000;
 const HEARTBEAT_INTERVAL_MS = 3000;
 
+/**
+ * A header's value as Number(value.toString()) reads it, without making a string when it is a Buffer of
+ * decimal digits (the producer's `seq`: once per message, that string was a share of the consumer's CPU).
+ */
+function headerNumber(value: Buffer | string | (Buffer | string)[] | undefined): number {
+  if (Buffer.isBuffer(value) && value.length > 0 && value.length <= 15) {
+    let n = 0;
+    for (let i = 0; i < value.length; i++) {
+      const digit = value[i] - 48;
+      if (digit < 0 || digit > 9) return Number(value.toString());
+      n = n * 10 + digit;
+    }
+    return n;
+  }
+  return Number(value?.toString());
+}
+
 export class ConsumerRole {
   private consumer?: Consumer;
   private joined = false;
@@ -114,7 +131,7 @@ export class ConsumerRole {
     const messages = isRunning() && !isStale() ? batch.messages : [];
     for (const message of messages) {
       const producer = message.headers?.[HEADER_PRODUCER]?.toString();
-      const seq = Number(message.headers?.[HEADER_SEQ]?.toString());
+      const seq = headerNumber(message.headers?.[HEADER_SEQ]);
       if (producer !== undefined && Number.isInteger(seq)) {
         this.tracker.record(producer, batch.partition, seq, Number(message.offset));
         if (this.auditFd !== undefined) audit.push(`${batch.partition} ${message.offset} ${producer} ${seq}\n`);

@@ -170,12 +170,19 @@ export class DeliveryTracker {
   private readonly highest = new Map<number, number>();
   private total = 0;
 
+  /** The entry of the previous record(): messages come in runs of one partition and one producer. */
+  private last?: Entry;
+
   record(producer: string, partition: number, seq: number, offset?: number): "new" | "duplicate" | "redelivered" {
-    const key = `${partition}\u0000${producer}`;
-    let entry = this.seen.get(key);
-    if (!entry) {
-      entry = { producer, partition, seqs: new IntervalSet(), received: 0, redelivered: 0 };
-      this.seen.set(key, entry);
+    let entry = this.last;
+    if (!entry || entry.partition !== partition || entry.producer !== producer) {
+      const key = `${partition}\u0000${producer}`;
+      entry = this.seen.get(key);
+      if (!entry) {
+        entry = { producer, partition, seqs: new IntervalSet(), received: 0, redelivered: 0 };
+        this.seen.set(key, entry);
+      }
+      this.last = entry;
     }
     entry.received++;
     this.total++;
@@ -195,6 +202,7 @@ export class DeliveryTracker {
     const reset = new Set(partitions);
     for (const [key, entry] of this.seen) if (reset.has(entry.partition)) this.seen.delete(key);
     for (const p of reset) this.highest.delete(p);
+    this.last = undefined;
   }
 
   get received(): number {
