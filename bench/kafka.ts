@@ -72,11 +72,12 @@ function bareKafka(bootstrap: string, clientId: string) {
  * Messages/s of a bare kafkajs loop shaped as the producer: idempotent, one producer per lane, each lane
  * owning every lane-th partition and sending one batch of BATCH_SIZE at a time (not idempotent: one
  * producer, MAX_IN_FLIGHT sends in flight, partitions in turn); acks=all, values as the producer's
- * (`%f` of a random double). No counters, no logging, and no headers unless `withHeaders`: then the
- * producer's two (`producer-id`, and `seq` numbered per partition), to tell their cost from ours.
+ * (`%f` of a random double). No counters, no logging, no key (the producer's `<producer-id>/<seq>`) and no
+ * headers unless `withHeaders`: then the two (`producer-id`, `seq` numbered per partition) that carried the
+ * producer's identity before its key did, to show what they cost.
  */
 async function bareProducerRate(bootstrap: string, topic: string, withHeaders: boolean): Promise<Measured> {
-  say(`bare kafkajs producer${withHeaders ? " with the producer's headers" : ""} for ${SECONDS}s ...`);
+  say(`bare kafkajs producer${withHeaders ? " with the 2 identity headers" : ""} for ${SECONDS}s ...`);
   const kafka = bareKafka(bootstrap, "bench-bare-producer");
   const lanes = IDEMPOTENT ? Math.max(1, Math.min(MAX_IN_FLIGHT, PARTITIONS)) : MAX_IN_FLIGHT;
   const producers = IDEMPOTENT
@@ -183,7 +184,7 @@ async function benchThroughput(bootstrap: string, rf: number, brokers: number): 
     group: "kafka",
     what: `producer msgs/s (${where})`,
     rate: producerRate,
-    baseline: { what: `bare kafkajs loop (same ${shape}, no headers)`, rate: medianRate(sent.bare) },
+    baseline: { what: `bare kafkajs loop (same ${shape}, no key or headers)`, rate: medianRate(sent.bare) },
     ratio,
     target: ">= 0.9x bare (median of rounds' ratios)",
     met: ratio >= 0.9,
@@ -193,7 +194,7 @@ async function benchThroughput(bootstrap: string, rf: number, brokers: number): 
     group: "kafka",
     what: `producer msgs/s (${where})`,
     rate: producerRate,
-    baseline: { what: "bare kafkajs loop with the producer's 2 headers", rate: medianRate(sent.bareHeaders) },
+    baseline: { what: "bare kafkajs loop with 2 headers (producer-id, seq: the identity before the key)", rate: medianRate(sent.bareHeaders) },
     ratio: ratioOfRounds(sent.producer, sent.bareHeaders),
     target: "information",
     note: `bare with headers ${rates(sent.bareHeaders)}; its ${medianCpu(sent.bareHeaders)}`,
@@ -207,8 +208,8 @@ async function benchThroughput(bootstrap: string, rf: number, brokers: number): 
     target: "information",
   });
 
-  // Both consumers read the same first messages of the topic (which the producers above wrote, most of
-  // them with headers), from the beginning, each in a fresh group.
+  // Both consumers read the same first messages of the topic (which the producers above wrote: with
+  // the producer's key, with headers or with neither), from the beginning, each in a fresh group.
   const count = Math.min(CONSUMER_MESSAGES, await endOffsetSum(bootstrap, topic));
   let groups = 0;
   const consumer = async (): Promise<Measured> => {

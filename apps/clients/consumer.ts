@@ -1,5 +1,5 @@
 // ROLE=consumer: a group member that reads whatever partitions the group gives it, commits offsets and
-// counts gaps, duplicates (stored twice) and redeliveries (read twice) per producer from the headers.
+// counts gaps, duplicates (stored twice) and redeliveries (read twice) per producer from the messages' keys.
 import * as fs from "node:fs";
 import { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import { Counter, Gauge, Registry } from "prom-client";
@@ -7,7 +7,7 @@ import { backoffDelay, errText, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import type { ClientsConfig } from "./config";
 import { CONSUMER_RETRY } from "./kafka";
-import { DeliveryTracker, gainedPartitions, HEADER_PRODUCER, HEADER_SEQ, receivedLine } from "./logic";
+import { DeliveryTracker, gainedPartitions, messageIdentity, receivedLine } from "./logic";
 
 /**
  * A member that stops heartbeating is dropped after this long. kafkajs heartbeats only between fetches
@@ -17,23 +17,6 @@ import { DeliveryTracker, gainedPartitions, HEADER_PRODUCER, HEADER_SEQ, receive
  */
 const SESSION_TIMEOUT_MS = 30_000;
 const HEARTBEAT_INTERVAL_MS = 3000;
-
-/**
- * A header's value as Number(value.toString()) reads it, without making a string when it is a Buffer of
- * decimal digits (the producer's `seq`: once per message, that string was a share of the consumer's CPU).
- */
-function headerNumber(value: Buffer | string | (Buffer | string)[] | undefined): number {
-  if (Buffer.isBuffer(value) && value.length > 0 && value.length <= 15) {
-    let n = 0;
-    for (let i = 0; i < value.length; i++) {
-      const digit = value[i] - 48;
-      if (digit < 0 || digit > 9) return Number(value.toString());
-      n = n * 10 + digit;
-    }
-    return n;
-  }
-  return Number(value?.toString());
-}
 
 export class ConsumerRole {
   private consumer?: Consumer;
@@ -61,7 +44,7 @@ export class ConsumerRole {
       gaps: new Gauge({ name: "clients_sequence_gaps", help: "Per-producer sequence numbers missing on the partitions this consumer owns", registers: [registry] }),
       duplicates: new Gauge({ name: "clients_duplicate_messages", help: "Messages stored twice (same producer, partition and seq at two offsets)", registers: [registry] }),
       redelivered: new Gauge({ name: "clients_redelivered_messages", help: "Messages read again at an offset already processed (after a rejoin or rebalance)", registers: [registry] }),
-      unlabelled: new Counter({ name: "clients_messages_without_headers_total", help: "Messages without producer-id/seq headers", registers: [registry] }),
+      unlabelled: new Counter({ name: "clients_messages_without_headers_total", help: "Messages with neither a <producer-id>/<seq> key nor producer-id/seq headers (the name is from when only headers carried them)", registers: [registry] }),
     };
   }
 
@@ -129,12 +112,14 @@ export class ConsumerRole {
     // Nothing in the loop yields to the event loop, so neither whether the consumer runs nor whether the
     // batch is stale can change while it runs: asked once (isStale() serializes a key per call).
     const messages = isRunning() && !isStale() ? batch.messages : [];
+    // An offset only tells a redelivery; a batch that begins above every offset processed holds none, so
+    // its messages are recorded without parsing each one's offset string.
+    const fresh = messages.length > 0 && this.tracker.beyond(batch.partition, Number(messages[0].offset));
     for (const message of messages) {
-      const producer = message.headers?.[HEADER_PRODUCER]?.toString();
-      const seq = headerNumber(message.headers?.[HEADER_SEQ]);
-      if (producer !== undefined && Number.isInteger(seq)) {
-        this.tracker.record(producer, batch.partition, seq, Number(message.offset));
-        if (this.auditFd !== undefined) audit.push(`${batch.partition} ${message.offset} ${producer} ${seq}\n`);
+      const id = messageIdentity(message.key, message.headers);
+      if (id !== undefined) {
+        this.tracker.record(id.producer, batch.partition, id.seq, fresh ? undefined : Number(message.offset));
+        if (this.auditFd !== undefined) audit.push(`${batch.partition} ${message.offset} ${id.producer} ${id.seq}\n`);
       } else {
         this.metrics.unlabelled.inc();
       }
@@ -150,7 +135,10 @@ export class ConsumerRole {
     if (audit.length > 0 && this.auditFd !== undefined) fs.writeSync(this.auditFd, audit.join(""));
     // Messages are processed in offset order, so resolving the last one resolves them all (kafkajs turns
     // each resolved offset into a Long and back: once per message it was a tenth of the consumer's CPU).
-    if (lastDone !== undefined) resolveOffset(lastDone);
+    if (lastDone !== undefined) {
+      resolveOffset(lastDone);
+      this.tracker.processedUpTo(batch.partition, Number(lastDone));
+    }
     this.metrics.received.inc(done);
     this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
     const totals = this.tracker.totals();

@@ -5,7 +5,7 @@ import { backoffDelay, errText, retryForever, sleep } from "../common/backoff";
 import type { Logger } from "../common/logger";
 import { ProgressMeter } from "../common/progress";
 import type { ClientsConfig } from "./config";
-import { formatValue, HEADER_PRODUCER, HEADER_SEQ, lanePartitions, needsNewProducerId, PartitionSequencer, publishedLine, StallWatch } from "./logic";
+import { formatValue, lanePartitions, messageKey, needsNewProducerId, PartitionSequencer, publishedLine, StallWatch } from "./logic";
 
 const SEND_BACKOFF = { initialMs: 200, maxMs: 5000, factor: 2, jitter: 0.3 };
 /** kafkajs's retries inside one send. The idempotent producer's are unlimited: kafkajs's default for it. */
@@ -126,8 +126,8 @@ export class ProducerRole {
       const { partition, seqs } = lane.nextBatch(this.cfg.batchSize);
       const messages: Message[] = seqs.map((seq) => ({
         partition,
+        key: messageKey(this.cfg.producerId, seq),
         value: formatValue(Math.random()),
-        headers: { [HEADER_PRODUCER]: this.cfg.producerId, [HEADER_SEQ]: String(seq) },
       }));
       await this.sendUntilAcked(lane, messages);
       this.count(messages.length);

@@ -7,6 +7,8 @@ import {
   gainedPartitions,
   IntervalSet,
   lanePartitions,
+  messageIdentity,
+  messageKey,
   needsNewProducerId,
   PartitionSequencer,
   planPartitions,
@@ -78,6 +80,33 @@ describe("the producer", () => {
 });
 
 describe("the consumer's accounting", () => {
+  it("reads back the identity the producer puts in the key, for any producer id and seq", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (producer, seq) => {
+        expect(messageIdentity(Buffer.from(messageKey(producer, seq)))).toEqual({ producer, seq });
+      }),
+    );
+    expect(messageKey("clients-7f9c-1a2b3c4d", 42)).toBe("clients-7f9c-1a2b3c4d/42");
+  });
+
+  it("reads the identity from the producer-id and seq headers of producers before the key", () => {
+    const headers = { "producer-id": Buffer.from("old-producer"), seq: Buffer.from("917") };
+    expect(messageIdentity(null, headers)).toEqual({ producer: "old-producer", seq: 917 });
+    expect(messageIdentity(undefined, { "producer-id": "p", seq: "5" })).toEqual({ producer: "p", seq: 5 });
+    // A key that is not an identity (another program's) does not hide the headers.
+    expect(messageIdentity(Buffer.from("user-42"), headers)).toEqual({ producer: "old-producer", seq: 917 });
+  });
+
+  it("finds no identity where there is none, rather than a wrong one", () => {
+    for (const key of ["", "/12", "p/", "p/12a", "p/-1", "p/1.5", "p/ 12", "p/9007199254740992", "p/12345678901234567", "no-slash-12"]) {
+      expect(messageIdentity(Buffer.from(key))).toBeUndefined();
+    }
+    expect(messageIdentity(null)).toBeUndefined();
+    expect(messageIdentity(null, { "producer-id": Buffer.from("p") })).toBeUndefined();
+    expect(messageIdentity(null, { seq: Buffer.from("3") })).toBeUndefined();
+    expect(messageIdentity(null, { "producer-id": Buffer.from("p"), seq: Buffer.from("x3") })).toBeUndefined();
+  });
+
   it("holds any set of numbers exactly (interval set)", () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 400 }), (xs) => {
@@ -120,6 +149,25 @@ describe("the consumer's accounting", () => {
     expect(t.record("p1", 1, 1, 0)).toBe("redelivered");
     expect(t.byProducer()).toEqual({ p1: { received: 9, distinct: 5, duplicates: 1, redelivered: 3, gaps: 0 } });
     expect(t.totals()).toEqual({ duplicates: 1, redelivered: 3, gaps: 0 });
+  });
+
+  it("a batch recorded without offsets (it began above every offset processed) still makes a later re-read a redelivery", () => {
+    const t = new DeliveryTracker();
+    expect(t.beyond(0, 0)).toBe(true);
+    // offsets 10-12 as one fresh batch, recorded without offsets, then the batch's last offset
+    [1, 2, 3].forEach((seq) => expect(t.record("p1", 0, seq)).toBe("new"));
+    t.processedUpTo(0, 12);
+    expect(t.beyond(0, 13)).toBe(true);
+    expect(t.beyond(0, 11)).toBe(false);
+    expect(t.beyond(1, 11)).toBe(true);
+    // a rejoin re-reads offsets 11-12: their offsets are checked one by one
+    expect(t.record("p1", 0, 2, 11)).toBe("redelivered");
+    expect(t.record("p1", 0, 3, 12)).toBe("redelivered");
+    expect(t.record("p1", 0, 4, 13)).toBe("new");
+    // an older last offset does not move the mark back
+    t.processedUpTo(0, 5);
+    expect(t.beyond(0, 13)).toBe(false);
+    expect(t.totals()).toEqual({ duplicates: 0, redelivered: 2, gaps: 0 });
   });
 
   it("starts afresh on a partition newly assigned to it (the earlier messages were another consumer's)", () => {
