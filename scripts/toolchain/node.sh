@@ -296,9 +296,16 @@ start_containerd() {
   done
   write_cni_config
   write_containerd_config
+  local fresh=0 from=0
+  if ! alive containerd; then fresh=1; from=$(wc -l <"$LOGS/containerd.log" 2>/dev/null || echo 0); fi
   launch containerd containerd --config "$CTRD/config.toml"
   wait_for containerd 30 ctr --address "$SOCK" version
+  # `ctr version` answers before the CRI plugin has recovered its state; a kubelet started in between
+  # fails "server is not initialized yet" and exits. The plugin logs this line as it starts serving.
+  [ "$fresh" = 0 ] || wait_for "containerd's CRI plugin" 60 cri_serving "$from"
 }
+
+cri_serving() { tail -n "+$(($1 + 1))" "$LOGS/containerd.log" | grep -q 'msg="Start streaming server"'; }
 
 # No pause image can be pulled from anywhere: a static C program, imported with Docker and pushed to
 # the local registry once (trap 3). Rebuilt only when the registry does not have it (controlplane.sh reset).
