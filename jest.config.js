@@ -6,8 +6,9 @@ module.exports = {
   // Real servers and real pods take minutes; unit tests finish in seconds regardless.
   testTimeout: 1200000,
   projects: [
-    { ...common, displayName: "unit", testMatch: ["<rootDir>/tests/infra/**/*.test.ts", "<rootDir>/tests/program/**/*.test.ts", "<rootDir>/tests/scripts/**/*.test.ts", "<rootDir>/tests/apps/**/*.unit.test.ts"] },
-    { ...common, displayName: "apps", testMatch: ["<rootDir>/tests/apps/**/*.it.test.ts"] },
+    // *.it.test.ts under tests/infra (infra code run against real servers) belongs to "apps", not "unit".
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/tests/infra/**/*.test.ts", "<rootDir>/tests/program/**/*.test.ts", "<rootDir>/tests/scripts/**/*.test.ts", "<rootDir>/tests/apps/**/*.unit.test.ts"], testPathIgnorePatterns: ["/node_modules/", "\\.it\\.test\\.ts$"] },
+    { ...common, displayName: "apps", testMatch: ["<rootDir>/tests/apps/**/*.it.test.ts", "<rootDir>/tests/infra/**/*.it.test.ts"] },
     { ...common, displayName: "deploy", testMatch: ["<rootDir>/tests/deploy/**/*.test.ts"] },
     { ...common, displayName: "e2e", testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"] },
   ],

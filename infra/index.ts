@@ -4,6 +4,7 @@ export * from "./clients";
 export * from "./config";
 export * from "./decommission";
 export * from "./kafka";
+export * from "./kafkaReadiness";
 export * from "./kvs";
 export * from "./meta";
 export * from "./postgres";

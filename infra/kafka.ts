@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { internalTopicReplicationFactor, KafkaConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
-import { CONFLUENT_POD_SECURITY, createStatefulSystem, resourcesOf } from "./stateful";
+import { kafkaReadyScript } from "./kafkaReadiness";
+import { CONFLUENT_POD_SECURITY, createStatefulSystem, execProbe, resourcesOf } from "./stateful";
 
 export const BROKER_PORT = 9092;
 /** Where cp-kafka keeps the broker's log (its VOLUME), and so where the claim goes. */
@@ -41,9 +42,10 @@ export class Kafka extends pulumi.ComponentResource {
             ports: [{ name: "broker", port: BROKER_PORT }],
             replicas: config.replicas,
             podManagementPolicy: "Parallel",
-            // The readiness probe sees only the port; a restarted broker was back in every ISR about 30 s
-            // later (e2e drill 1). A time, not a check (and a Parallel set's roll honours it since kubernetes#130909).
-            minReadySeconds: 30,
+            // Readiness itself waits until the broker is back in the ISR of what it hosts (kafkaReadiness.ts);
+            // one probe period more only stops a roll at a broker that falls over right after it passed
+            // (and a Parallel set's roll honours it only since kubernetes#130909).
+            minReadySeconds: 10,
             // The startup probe allows 5 minutes (log recovery comes before the port opens), then catching up.
             memberStartMinutes: 10,
             // SIGTERM makes the broker hand its partitions' leadership over before it exits.
@@ -75,7 +77,8 @@ export class Kafka extends pulumi.ComponentResource {
                     { name: "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", value: String(Math.min(config.minInsyncReplicas, internalRf)) },
                     { name: "KAFKA_LOG_DIRS", value: LOG_DIR },
                 ],
-                readinessProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, initialDelaySeconds: 10 },
+                // Ready = registered and in the ISR of every partition it hosts that has a leader.
+                readinessProbe: execProbe(kafkaReadyScript(BROKER_PORT), 10, 5, 3, 10),
                 startupProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 10, failureThreshold: 30 },
                 livenessProbe: { tcpSocket: { port: BROKER_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
             },

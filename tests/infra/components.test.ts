@@ -1,6 +1,6 @@
 // Each component on its own, under Pulumi's mocks: the hardening the reference lacked
 // (probes, disruption budgets, spreading, drain on shutdown, non-root apps) is really there.
-import { Cassandra, Clients, Kafka, parseStackConfig, Placement, Writer, Zookeeper } from "../../infra";
+import { Cassandra, Clients, Kafka, kafkaReadyScript, parseStackConfig, Placement, Writer, Zookeeper } from "../../infra";
 import { zookeeperStartScript } from "../../infra/zookeeper";
 import { containerOf, envOf, render, T } from "../program/render";
 
@@ -88,12 +88,19 @@ describe("Kafka", () => {
         });
     });
 
-    test("turns service links off (KAFKA_PORT from a Service would break the image) and is probed", async () => {
+    test("turns service links off (KAFKA_PORT from a Service would break the image); Ready only when back in the ISR, alive while the port answers", async () => {
         const r = await render("test", {}, () => { new Kafka("kafka", { placement, config: defaults.kafka, zookeeperConnect: "zk:2181" }); });
         const sts = r.get(T.statefulSet, "kafka");
         expect(sts.spec.template.spec.enableServiceLinks).toBe(false);
-        expect(containerOf(sts).readinessProbe.tcpSocket.port).toBe(9092);
+        // Ready only when in the ISR of what it hosts (kafkaReadiness.ts); alive while its port answers.
+        expect(containerOf(sts).readinessProbe).toEqual({
+            exec: { command: ["bash", "-c", kafkaReadyScript(9092)] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, initialDelaySeconds: 10,
+        });
         expect(containerOf(sts).livenessProbe.tcpSocket.port).toBe(9092);
+        // The check's own waits (length, then body) end before the kubelet gives up on it.
+        const waits = [...kafkaReadyScript(9092).matchAll(/\btimeout (\d+) /g)].map(m => Number(m[1]));
+        expect(waits).toHaveLength(2);
+        expect(waits[0] + waits[1]).toBeLessThan(containerOf(sts).readinessProbe.timeoutSeconds);
         expect(sts.spec.template.spec.securityContext.fsGroup).toBe(1000);
         expect(r.get(T.service, "kafka-service").spec.publishNotReadyAddresses).toBe(true);
     });
