@@ -235,8 +235,7 @@ export class DeliveryTracker {
     entry.received++;
     this.total++;
     if (offset !== undefined) {
-      const top = this.highest.get(partition);
-      if (top !== undefined && offset <= top) {
+      if (!this.beyond(partition, offset)) {
         entry.redelivered++;
         return "redelivered";
       }
