@@ -2,30 +2,18 @@
 // container, against real brokers from tests/harness: Ready when registered and back in the ISR of what
 // it hosts, NotReady (naming the partitions) while it cannot catch up, Ready again once it can, Ready
 // with two of three brokers lost, and a plain "no" from anything that is not a broker.
-import { execFile } from "node:child_process";
-import * as net from "node:net";
 import { ConfigResourceTypes, Kafka, logLevel, type Admin, type Producer } from "kafkajs";
 import { kafkaReadyScript } from "../../infra";
 import { startKafka, type KafkaCluster } from "../harness";
+import { replyServers, runProbe, type Verdict } from "./probeScripts";
 
 jest.setTimeout(900_000);
 
 /** The probe's timeoutSeconds in infra/kafka.ts: an answer must come well within it. */
 const PROBE_TIMEOUT_MS = 5000;
 
-interface Verdict { code: number; line: string; ms: number }
-
 /** Runs the readiness script as broker `brokerId` against 127.0.0.1:port. */
-function probe(port: number, brokerId: number): Promise<Verdict> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    execFile("bash", ["-c", kafkaReadyScript(port)], { env: { ...process.env, KAFKA_BROKER_ID: String(brokerId) }, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
-        resolve({ code, line: `${stdout}${stderr}`.trim(), ms: Date.now() - started });
-      });
-  });
-}
+const probe = (port: number, brokerId: number) => runProbe(kafkaReadyScript(port), { KAFKA_BROKER_ID: String(brokerId) });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const portOf = (kafka: KafkaCluster, i: number) => Number(kafka.bootstrapServers[i].split(":")[1]);
@@ -215,34 +203,25 @@ describe("three brokers", () => {
 });
 
 describe("anything but a broker's answer is NotReady, within the probe's timeout", () => {
-  const servers: net.Server[] = [];
-  afterAll(() => { for (const s of servers) s.close(); });
-
-  /** A TCP server on a free loopback port that answers every connection with `reply` (or nothing) and keeps it open. */
-  async function server(reply: Buffer | null): Promise<number> {
-    const s = net.createServer((c) => { c.on("error", () => undefined); if (reply) c.write(reply); });
-    servers.push(s);
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-    return (s.address() as net.AddressInfo).port;
-  }
+  const servers = replyServers();
+  afterAll(() => servers.closeAll());
 
   test("a port nothing listens on", async () => {
-    const port = await server(null);
-    await new Promise((r) => servers.pop()!.close(r));
+    const port = await servers.closedPort();
     const v = await probe(port, 0);
     expect(v).toMatchObject({ code: 1, line: `not ready: nothing accepts connections on 127.0.0.1:${port}` });
     expect(v.ms).toBeLessThan(PROBE_TIMEOUT_MS);
   });
 
   test("a server that accepts and says nothing", async () => {
-    const port = await server(null);
+    const port = await servers.start(null);
     const v = await probe(port, 0);
     expect(v).toMatchObject({ code: 1, line: `not ready: no answer from 127.0.0.1:${port} within 2 s` });
     expect(v.ms).toBeLessThan(PROBE_TIMEOUT_MS);
   });
 
   test("a server that answers in another protocol (HTTP)", async () => {
-    const port = await server(Buffer.from("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+    const port = await servers.start(Buffer.from("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
     const v = await probe(port, 0);
     expect(v.code).toBe(1);
     expect(v.line).toMatch(new RegExp(`^not ready: 127\\.0\\.0\\.1:${port} did not answer like a Kafka broker `));
@@ -251,7 +230,7 @@ describe("anything but a broker's answer is NotReady, within the probe's timeout
 
   test("a server whose framed answer is not a Metadata response", async () => {
     // A well-framed 16-byte answer with another request's correlation id.
-    const port = await server(Buffer.from([0, 0, 0, 16, 0, 0, 0, 1, ...new Array<number>(12).fill(0)]));
+    const port = await servers.start(Buffer.from([0, 0, 0, 16, 0, 0, 0, 1, ...new Array<number>(12).fill(0)]));
     const v = await probe(port, 0);
     expect(v).toMatchObject({ code: 1, line: `not ready: 127.0.0.1:${port} did not answer like a Kafka broker (bad Metadata v1 response at byte 4 of 16)` });
     expect(v.ms).toBeLessThan(PROBE_TIMEOUT_MS);
