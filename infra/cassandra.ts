@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { cassandraReadyScript } from "./cassandraReadiness";
 import { CassandraConfig } from "./config";
 import { decommissionHook } from "./decommission";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
@@ -13,9 +14,9 @@ export const INTERNODE_PORT = 7000;
  */
 export const CASSANDRA_UID = 999;
 /**
- * nodetool as the probe and preStop run it. Apache's bin/nodetool starts a JVM with -Xmx$MAX_HEAP_SIZE,
- * and the container's MAX_HEAP_SIZE is the server's heap: a second JVM of that size per probe in the
- * server's memory limit. It gets a heap of its own, and the client compiler only (a short run).
+ * nodetool as the preStop and the decommission step run it. Apache's bin/nodetool starts a JVM with
+ * -Xmx$MAX_HEAP_SIZE, and the container's MAX_HEAP_SIZE is the server's heap: a second JVM of that size
+ * in the server's memory limit. It gets a heap of its own, and the client compiler only (a short run).
  */
 export const NODETOOL = 'MAX_HEAP_SIZE=128M JVM_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" nodetool';
 
@@ -82,8 +83,9 @@ export class Cassandra extends pulumi.ComponentResource {
                     { name: "CASSANDRA_RACK", value: config.rack },
                     { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
                 ],
-                // Ready only when this very node is Up/Normal in the ring, not merely listening.
-                readinessProbe: execProbe(NODETOOL + ' status | grep -qE "^UN +${POD_IP} "', 15, 20, 3, 30),
+                // Ready only when this very node is NORMAL in the ring, not merely listening: asked over CQL
+                // (infra/cassandraReadiness.ts), milliseconds instead of a nodetool JVM every period.
+                readinessProbe: execProbe(cassandraReadyScript("127.0.0.1", CQL_PORT), 5, 10, 3, 10),
                 // Bootstrap streams data for minutes; the startup probe holds liveness off until then.
                 startupProbe: { tcpSocket: { port: INTERNODE_PORT }, periodSeconds: 10, failureThreshold: 60 },
                 livenessProbe: { tcpSocket: { port: INTERNODE_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },

@@ -1,4 +1,5 @@
 export * from "./cassandra";
+export * from "./cassandraReadiness";
 export * from "./changes";
 export * from "./clients";
 export * from "./config";

@@ -1,6 +1,6 @@
 // Each component on its own, under Pulumi's mocks: the hardening the reference lacked
 // (probes, disruption budgets, spreading, drain on shutdown, non-root apps) is really there.
-import { Cassandra, Clients, Kafka, kafkaReadyScript, parseStackConfig, Placement, Writer, Zookeeper } from "../../infra";
+import { Cassandra, cassandraReadyScript, Clients, Kafka, kafkaReadyScript, parseStackConfig, Placement, Writer, Zookeeper } from "../../infra";
 import { zookeeperStartScript } from "../../infra/zookeeper";
 import { containerOf, envOf, render, T } from "../program/render";
 
@@ -8,14 +8,20 @@ const placement: Placement = { namespace: "ns1", clusterDomain: "cluster.local",
 const defaults = parseStackConfig({});
 
 describe("Cassandra", () => {
-    test("is a ring that bootstraps one node at a time, is Ready only when Up/Normal, and drains on stop", async () => {
+    test("is a ring that bootstraps one node at a time, is Ready only when NORMAL in the ring, and drains on stop", async () => {
         const r = await render("test", {}, () => { new Cassandra("cassandra", { placement, config: defaults.cassandra }); });
         const sts = r.get(T.statefulSet, "cassandra");
         const c = containerOf(sts);
         expect(sts.spec.podManagementPolicy).toBe("OrderedReady");
-        expect(c.readinessProbe.exec.command.join(" ")).toMatch(/nodetool status \| grep -qE "\^UN \+\$\{POD_IP\} "/);
-        // nodetool's own JVM would take the server's MAX_HEAP_SIZE as its -Xmx: probe and preStop set a small one.
-        expect(c.readinessProbe.exec.command[2]).toMatch(/^MAX_HEAP_SIZE=128M JVM_OPTS="[^"]*" nodetool status/);
+        // Readiness asks the node's own gossip over CQL (no JVM per probe); the script's three bounded reads
+        // end within the probe's timeout, so a slow node gets the script's reason, not a kubelet timeout.
+        expect(c.readinessProbe).toEqual({
+            exec: { command: ["bash", "-c", cassandraReadyScript("127.0.0.1", 9042)] }, periodSeconds: 5, timeoutSeconds: 10, failureThreshold: 3, initialDelaySeconds: 10,
+        });
+        const waits = [...cassandraReadyScript("127.0.0.1", 9042).matchAll(/\btimeout (\d+) /g)].map(m => Number(m[1]));
+        expect(waits).toEqual([3, 3]); // header, then body: one frame() per request, two requests
+        expect(3 * waits[0]).toBeLessThan(c.readinessProbe.timeoutSeconds);
+        // nodetool's own JVM would take the server's MAX_HEAP_SIZE as its -Xmx: the preStop sets a small one.
         expect(c.lifecycle.preStop.exec.command).toEqual(["bash", "-c", expect.stringMatching(/^MAX_HEAP_SIZE=128M JVM_OPTS="[^"]*" nodetool drain$/)]);
         expect(c.livenessProbe.tcpSocket.port).toBe(7000);
         expect(c.startupProbe).toBeDefined();
