@@ -228,22 +228,36 @@ const brokerDefaultPartitions: Rule = ({ d, n, config, warn }) => {
 /** Leaving brokers by id (= pod ordinal): from `to` up to `from - 1`. */
 const leaving = (from: number, to: number) => Array.from({ length: from - to }, (_, i) => to + i);
 
-const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse }) => {
+const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
     const from = d.kafka?.replicas;
     const to = n.kafka.replicas;
     if (from === undefined || to >= from) return;
     const ids = leaving(from, to);
     const one = ids.length === 1;
     const stay = leaving(to, 0).join(",");
+    const step = `\`pulumi up\` moves every partition replica off broker${one ? "" : "s"} ${ids.join(", ")} (broker id = pod ordinal) onto brokers ${stay} before the StatefulSet shrinks ` +
+        "(kafka-reassign-partitions in kafka-0 through kubectl, with the stack's kubernetes:context; infra/reassignment.ts) and waits until every reassignment is complete; " +
+        "if a topic has more replicas than brokers stay, or a reassignment fails, the StatefulSet is left as it is. " +
+        `The leaving broker${one ? "'s claim is" : "s' claims are"} kept (\`${kubectl} delete pvc ${ids.map(i => `kafka-data-kafka-${i}`).join(" ")}\` once ${one ? "it is" : "they are"} gone)`;
+    // __consumer_offsets got min(3, brokers) replicas when the first group started; the app topic keeps the
+    // replication factor it was created with. Neither fits on fewer brokers.
+    const offsetsRf = Math.min(3, from);
+    const appRf = d.kafka?.replicationFactor ?? n.kafka.replicationFactor;
+    const need = Math.max(offsetsRf, appRf);
+    if (to >= need) {
+        warn("kafka.replicas", from, to, step);
+        return;
+    }
     const reassign = `kafka-reassign-partitions --bootstrap-server localhost:${BROKER_PORT}`;
     refuse({
         key: "kafka.replicas", deployed: from, wanted: to, confirmable: true,
-        why: `the StatefulSet would stop broker${one ? "" : "s"} ${ids.join(", ")} (broker id = pod ordinal) while ${one ? "it holds" : "they hold"} partition replicas, and Kafka does not move them: ` +
-            `their partitions stay under-replicated, writes with acks=all fail wherever fewer than min.insync.replicas remain, and a partition whose replicas were all on ${one ? "it" : "them"} goes offline with its data`,
-        instead: `move every partition onto brokers ${stay} first. In \`${kubectl} exec -it kafka-0 -- bash\`: list the topics (\`kafka-topics --bootstrap-server localhost:${BROKER_PORT} --list\`, __consumer_offsets included) ` +
-            `into topics.json as {"version":1,"topics":[{"topic":"<name>"},...]}; \`${reassign} --topics-to-move-json-file topics.json --broker-list ${stay} --generate\`; ` +
-            `save its proposed assignment as plan.json; \`${reassign} --reassignment-json-file plan.json --execute\`, then the same with --verify until every reassignment is complete ` +
-            `(a topic with more replicas than the ${to} broker${to === 1 ? "" : "s"} that stay needs a plan with fewer replicas per partition); then lower kafka.replicas`,
+        why: `${appRf >= offsetsRf ? `the app topic ${n.clients.topic} has ${appRf}` : `__consumer_offsets has up to ${offsetsRf}`} replicas per partition, more than the ${to} broker${to === 1 ? "" : "s"} that would stay: ` +
+            "no reassignment can keep them, and stopping the brokers leaves partitions under-replicated, writes with acks=all failing wherever fewer than min.insync.replicas remain, " +
+            `and a partition whose replicas were all on broker${one ? "" : "s"} ${ids.join(", ")} offline with its data`,
+        instead: `first lower those topics' replication to at most ${to}: in \`${kubectl} exec -it kafka-0 -- bash\`, write a plan with at most ${to} replicas per partition, all on brokers ${stay} ` +
+            `({"version":1,"partitions":[{"topic":"<name>","partition":0,"replicas":[...]},...]}, __consumer_offsets and ${n.clients.topic} included), ` +
+            `\`${reassign} --reassignment-json-file plan.json --execute\`, then the same with --verify until every reassignment is complete; set kafka.replicationFactor and kafka.minInsyncReplicas to fit; ` +
+            `then confirm this change, and ${step}`,
     });
 };
 

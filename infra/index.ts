@@ -9,6 +9,7 @@ export * from "./kafkaReadiness";
 export * from "./kvs";
 export * from "./meta";
 export * from "./postgres";
+export * from "./reassignment";
 export * from "./program";
 export * from "./writer";
 export * from "./zookeeper";

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { internalTopicReplicationFactor, KafkaConfig } from "./config";
 import { Placement, podFqdns, serviceFqdn } from "./meta";
 import { kafkaReadyScript } from "./kafkaReadiness";
+import { reassignHook } from "./reassignment";
 import { CONFLUENT_POD_SECURITY, createStatefulSystem, execProbe, resourcesOf } from "./stateful";
 
 export const BROKER_PORT = 9092;
@@ -51,6 +52,9 @@ export class Kafka extends pulumi.ComponentResource {
             // SIGTERM makes the broker hand its partitions' leadership over before it exits.
             terminationGracePeriodSeconds: 120,
             securityContext: CONFLUENT_POD_SECURITY,
+            // A lower replica count first moves every partition replica off the leaving brokers
+            // (infra/reassignment.ts). Only with an engine to run it, as Cassandra's decommission step.
+            statefulSetHooks: pulumi.runtime.hasEngine() ? { beforeUpdate: [reassignHook(placement.namespace)] } : undefined,
             // cp-kafka declares VOLUME /var/lib/kafka/data: the claim must be mounted there, not at its
             // parent. subPath keeps a volume's lost+found out of log.dirs (the broker refuses it).
             storage: { mounts: [{ mountPath: LOG_DIR, subPath: "data" }], size: config.storageSize, storageClass: config.storageClass },

@@ -138,16 +138,29 @@ describe("partitions", () => {
 });
 
 describe("Kafka brokers", () => {
-    test("kafka.replicas down is refused, with the reassignment off the leaving brokers first", () => {
+    test("kafka.replicas down to no fewer brokers than any topic's replicas goes ahead with a warning: `pulumi up` moves the replicas off the leaving brokers first", () => {
         const g = change({ kafka: { replicas: 5 } }, { kafka: { replicas: 3 } });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toEqual([expect.stringMatching(
+            /^streamstack:kafka\.replicas: 5 -> 3: `pulumi up` moves every partition replica off brokers 3, 4 \(broker id = pod ordinal\) onto brokers 0,1,2 before the StatefulSet shrinks .*waits until every reassignment is complete/)]);
+        expect(g.warnings[0]).toContain("`kubectl -n streamstack delete pvc kafka-data-kafka-3 kafka-data-kafka-4`");
+    });
+
+    test("kafka.replicas down below the replicas of __consumer_offsets is refused, with the plan that lowers them first", () => {
+        const g = change({ kafka: { replicas: 3, replicationFactor: 2, minInsyncReplicas: 1 } }, { kafka: { replicas: 2, replicationFactor: 2, minInsyncReplicas: 1 } });
         expect(keysOf(g)).toEqual(["kafka.replicas"]);
         const [r] = g.refusals;
-        expect(r.why).toMatch(/stop brokers 3, 4 \(broker id = pod ordinal\)/);
-        expect(r.instead).toMatch(/move every partition onto brokers 0,1,2 first/);
-        expect(r.instead).toMatch(/kafka-reassign-partitions --bootstrap-server localhost:9092 --topics-to-move-json-file topics\.json --broker-list 0,1,2 --generate/);
-        expect(r.instead).toMatch(/--reassignment-json-file plan\.json --execute.*--verify.*then lower kafka\.replicas$/);
+        expect(r.why).toMatch(/^__consumer_offsets has up to 3 replicas per partition, more than the 2 brokers that would stay/);
+        expect(r.instead).toMatch(/lower those topics' replication to at most 2: .* a plan with at most 2 replicas per partition, all on brokers 0,1 /);
+        expect(r.instead).toMatch(/kafka-reassign-partitions --bootstrap-server localhost:9092 --reassignment-json-file plan\.json --execute.*--verify.*then confirm this change, and `pulumi up` moves every partition replica off broker 2 /);
         expect(r.confirmable).toBe(true);
-        expect(new ChangeError(g.refusals).message).toContain("`pulumi config set streamstack:confirm kafka.replicas=3`");
+        expect(new ChangeError(g.refusals).message).toContain("`pulumi config set streamstack:confirm kafka.replicas=2`");
+    });
+
+    test("kafka.replicas down below the app topic's replicas is refused, naming the topic", () => {
+        const g = change({ kafka: { replicas: 5, replicationFactor: 4, minInsyncReplicas: 2 } }, { kafka: { replicas: 3, replicationFactor: 3, minInsyncReplicas: 2 } });
+        expect(keysOf(g)).toEqual(["kafka.replicas"]);
+        expect(g.refusals[0].why).toMatch(/^the app topic test has 4 replicas per partition, more than the 3 brokers that would stay/);
     });
 
     test("growing from one broker warns that __consumer_offsets stays at replication factor 1, with the command to raise it", () => {
@@ -268,10 +281,10 @@ describe("storage of every StatefulSet", () => {
 });
 
 test("every refused change is in one message, one line each, and nothing was changed", () => {
-    const g = change({ cassandra: { replicas: 3 }, kafka: { replicas: 4 } }, {
+    const g = change({ cassandra: { replicas: 3 }, kafka: { replicas: 3 } }, {
         cassandra: { replicas: 2, clusterName: "other" },
         writer: { replicationFactor: 2 },
-        kafka: { replicas: 3, storageClass: "fast" },
+        kafka: { replicas: 2, replicationFactor: 2, storageClass: "fast" },
         zookeeper: { replicas: 3 },
     });
     const message = new ChangeError(g.refusals).message;
