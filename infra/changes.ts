@@ -350,30 +350,35 @@ function claimedSets(d: PreviousRecord, n: DeployedRecord): ClaimedSet[] {
     return sets;
 }
 
-/** A StatefulSet's claim template cannot change in place: the provider would replace the StatefulSet. */
-const storage: Rule = ({ d, n, kubectl, refuse }) => {
+/**
+ * A StatefulSet's claim template cannot change in place: the provider replaces the StatefulSet. A larger
+ * size is made safe by the step `pulumi up` runs before that delete (infra/expansion.ts); a smaller size or
+ * another class cannot be.
+ */
+const storage: Rule = ({ d, n, kubectl, refuse, warn }) => {
     for (const { set, sizeKey, classKey, was, now } of claimedSets(d, n)) {
         const replace = `a StatefulSet's claim template cannot change in place, so the provider would replace StatefulSet ${set}: every ${set} pod is deleted at once and comes back on its old claim`;
         const from = was?.storageSize;
         const to = now.storageSize;
-        const grows = from !== undefined && parseQuantity(to)! > (parseQuantity(from) ?? Infinity);
         if (from !== undefined && parseQuantity(from) !== parseQuantity(to)) {
-            const replicas = was?.replicas ?? now.replicas;
-            const ordinals = Array.from({ length: replicas }, (_, i) => i).join(" ");
+            const grows = parseQuantity(to)! > (parseQuantity(from) ?? Infinity);
             const storageClass = was?.storageClass ?? null;
-            refuse({
-                key: sizeKey, deployed: from, wanted: to, confirmable: grows,
-                why: `${replace}, which keeps its old size (${from})`,
-                instead: grows
-                    ? `grow the claims in place, then re-create the StatefulSet without its pods: ` +
-                    `check that ${storageClass === null ? "the cluster's default class (the one `kubectl get storageclass` marks default)" : `class ${storageClass}`} allows expansion ` +
-                    `(\`kubectl get storageclass <class> -o jsonpath='{.allowVolumeExpansion}'\` prints true; if not, this takes a new stack and a copy of the data); ` +
-                    `\`for i in ${ordinals}; do ${kubectl} patch pvc ${set}-data-${set}-$i -p '{"spec":{"resources":{"requests":{"storage":"${to}"}}}}'; done\` ` +
-                    `(\`${kubectl} get pvc\` shows the new size once the volume has grown; some drivers grow the file system only when the pod restarts); ` +
-                    `\`${kubectl} delete statefulset ${set} --cascade=orphan\` (the pods keep running on their claims) and \`pulumi refresh\` (the StatefulSet leaves the stack's state); ` +
-                    `then \`pulumi up\` creates it with the new claim template and it takes the running pods back`
-                    : `keep ${from}: a claim cannot shrink; for smaller volumes, create a new stack and copy the data over`,
-            });
+            const claims = Array.from({ length: was?.replicas ?? now.replicas }, (_, i) => `${set}-data-${set}-${i}`);
+            if (grows) {
+                warn(sizeKey, from, to,
+                    `the provider replaces StatefulSet ${set} (its claim template changes), and before it deletes the old one \`pulumi up\` grows each claim in place ` +
+                    `(${claims.join(", ")}: \`kubectl patch pvc\`, then waits until the volume has grown; infra/expansion.ts), restarts one at a time only the pods whose file system grows when mounted, ` +
+                    `and deletes the StatefulSet with --cascade=orphan: the pods keep running and the new StatefulSet takes them back. ` +
+                    `${storageClass === null ? "The cluster's default class" : `Class ${storageClass}`} must allow expansion (\`kubectl get storageclass -o custom-columns=NAME:.metadata.name,EXPANSION:.allowVolumeExpansion\`): ` +
+                    "if it does not, the `up` stops there with nothing changed (then keep the old size, or create a new stack and copy the data over). " +
+                    "The step is a beforeDelete resource hook: `pulumi destroy` then needs --run-program");
+            } else {
+                refuse({
+                    key: sizeKey, deployed: from, wanted: to, confirmable: false,
+                    why: `${replace}, which keeps its old size (${from}): a claim cannot shrink`,
+                    instead: `keep ${from}; for smaller volumes, create a new stack and copy the data over`,
+                });
+            }
         }
         const classFrom = was?.storageClass;
         const classTo = now.storageClass;

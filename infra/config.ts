@@ -166,9 +166,9 @@ const sections = {
  * Refused changes of what is deployed that a user may let through once they have done the steps the
  * refusal lists (infra/changes.ts); the others have no safe path in place.
  */
-export const CONFIRMABLE_KEYS = ["cassandra.replicas", "kafka.replicas", "cassandra.storageSize", "zookeeper.storageSize", "kafka.storageSize", "kvs.postgresStorageSize"] as const;
+export const CONFIRMABLE_KEYS = ["cassandra.replicas", "kafka.replicas"] as const;
 
-/** `cassandra.replicas=2,kafka.storageSize=20Gi` -> key -> new value, or undefined if malformed. */
+/** `cassandra.replicas=2,kafka.replicas=2` -> key -> new value, or undefined if malformed. */
 function parseConfirmations(text: string): Record<string, string> | undefined {
     const out: Record<string, string> = {};
     for (const item of text.split(",").map(i => i.trim()).filter(i => i !== "")) {

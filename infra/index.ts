@@ -4,6 +4,7 @@ export * from "./changes";
 export * from "./clients";
 export * from "./config";
 export * from "./decommission";
+export * from "./expansion";
 export * from "./kafka";
 export * from "./kafkaReadiness";
 export * from "./kvs";

@@ -5,6 +5,7 @@ import { Cassandra, CQL_PORT } from "./cassandra";
 import { ChangeError, DeployedRecord, guardChanges, PreviousRecord, readRecord, recordOf } from "./changes";
 import { Clients } from "./clients";
 import { StackConfig } from "./config";
+import { expansionHookName } from "./expansion";
 import { BROKER_PORT, Kafka } from "./kafka";
 import { Kvs } from "./kvs";
 import { Placement, PROJECT_LABELS } from "./meta";
@@ -101,6 +102,10 @@ export function deployStack(config: StackConfig): StackOutputs {
             postgresHost: postgres.host,
             passwordSecret: postgres.passwordSecret,
         }, after(postgres));
+    } else if (pulumi.runtime.hasEngine()) {
+        // A Postgres StatefulSet of an earlier `up` carries the claim expansion delete hook, which the
+        // engine looks up by name when turning kvs off deletes it: here it lets the delete go as it is.
+        new pulumi.ResourceHook(expansionHookName("postgres"), async () => undefined);
     }
 
     const kubectl = `kubectl -n ${ns}`;

@@ -2,6 +2,7 @@
 // name, a StatefulSet with one volume claim per pod, and a PodDisruptionBudget.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { expansionHook } from "./expansion";
 import { labels, Placement, spreadPods } from "./meta";
 
 type Container = k8s.types.input.core.v1.Container;
@@ -48,6 +49,16 @@ export interface StatefulSystem {
     readonly service: k8s.core.v1.Service;
     readonly statefulSet: k8s.apps.v1.StatefulSet;
     readonly disruptionBudget: k8s.policy.v1.PodDisruptionBudget;
+}
+
+/**
+ * The StatefulSet's hooks: the component's own, and the claim expansion step before a delete (a larger
+ * claim size replaces the StatefulSet: infra/expansion.ts). Only with an engine to run them: Pulumi's
+ * mocks never run hooks, and registering one starts a callback server that keeps a test process alive.
+ */
+function statefulSetHooks(args: StatefulSystemArgs): { hooks?: pulumi.ResourceHookBinding } {
+    if (!pulumi.runtime.hasEngine()) return args.statefulSetHooks ? { hooks: args.statefulSetHooks } : {};
+    return { hooks: { ...args.statefulSetHooks, beforeDelete: [expansionHook(args.placement.namespace, args.app, args.storage.size)] } };
 }
 
 export function createStatefulSystem(name: string, args: StatefulSystemArgs, opts: pulumi.CustomResourceOptions): StatefulSystem {
@@ -101,7 +112,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                 },
             }],
         },
-    }, { ...opts, customTimeouts: rolloutTimeouts(args), ...(args.statefulSetHooks ? { hooks: args.statefulSetHooks } : {}) });
+    }, { ...opts, customTimeouts: rolloutTimeouts(args), ...statefulSetHooks(args) });
 
     const disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
         metadata: metadata(app),

@@ -179,7 +179,8 @@ EOF
 # node, so the pod is bound to it. "shared": affinity to every real node (label streamstack.local/real-node),
 # which all mount the same directory of this machine, so a pod may move to another. The directory ($CL/volumes/pvc-<uid>) is made
 # first: kubelet on a real node mounts it and applies fsGroup (it does not for hostPath). Released or
-# Failed PVs it made are deleted with their directories.
+# Failed PVs it made are deleted with their directories. Both classes allow expansion: a larger request on
+# a Bound claim is granted by the stand-in resizer in the same loop.
 provisioner_loop() {
   cat >"$RUN/provisioner.sh" <<EOF
 #!/usr/bin/env bash
@@ -220,6 +221,19 @@ spec:
       - matchExpressions:
         - {key: \$key, operator: In, values: ["\$value"]}
 PV
+  done
+  # The stand-in resizer, as a CSI driver's external-resizer works for a driver with no node step (a
+  # network file system, say): a Bound claim of its PVs whose request exceeds its capacity gets that
+  # capacity, the claim's status first, then the PV (kubelet grows a file system only where the PV is
+  # larger than the claim's status, and a local directory has no size of its own to grow).
+  kc get pvc -A -o jsonpath='{range .items[?(@.status.phase=="Bound")]}{.metadata.namespace} {.metadata.name} {.spec.storageClassName} {.spec.volumeName} {.spec.resources.requests.storage} {.status.capacity.storage}{"\n"}{end}' 2>/dev/null |
+  while read -r ns name class pv want have; do
+    case "\$class" in standard|shared) ;; *) continue ;; esac
+    [ -n "\$want" ] && [ "\$want" != "\$have" ] || continue
+    [ "\$(kc get pv "\$pv" -o jsonpath='{.metadata.labels.streamstack\.local/fake-pv}' 2>/dev/null)" = true ] || continue
+    echo "\$(date -u +%FT%TZ) resizing \$ns/\$name (\$pv) \$have -> \$want"
+    kc -n "\$ns" patch pvc "\$name" --subresource=status --type merge -p "{\\"status\\":{\\"capacity\\":{\\"storage\\":\\"\$want\\"}}}" >/dev/null &&
+      kc patch pv "\$pv" --type merge -p "{\\"spec\\":{\\"capacity\\":{\\"storage\\":\\"\$want\\"}}}" >/dev/null || true
   done
   kc get pv -l streamstack.local/fake-pv=true -o jsonpath='{range .items[?(@.status.phase!="Bound")]}{.metadata.name} {.status.phase}{"\n"}{end}' 2>/dev/null |
   while read -r pv phase; do

@@ -8,7 +8,7 @@
 // alone, on a namespace kept from an earlier run (STREAMSTACK_E2E_KEEP=1, STREAMSTACK_E2E_NAMESPACE).
 import { apply, buildAndPush, kubectl, kubectlOk, manifests } from "../deploy/kube";
 import { render } from "../program/render";
-import { decommissionStep, deployStack, guardChanges, loadConfig, modeOf, parseDescribe, parseStackConfig, readRecord, reassignStep, recordOf } from "../../infra";
+import { decommissionStep, deployStack, expansionStep, guardChanges, loadConfig, modeOf, parseDescribe, parseStackConfig, readRecord, reassignStep, recordOf } from "../../infra";
 import {
     createNamespace, drain, eventually, evict, exec, hostPid, realNodes, LogStream, metric, metricsText, podMemory, podRequest, pods, podSummary, Sampler,
     samples, serverImages, sleep, waitPodsReady, waitReplacedReady, waitRestartedReady,
@@ -730,6 +730,45 @@ test("kafka.replicas 3 -> 4 -> 3: the step `pulumi up` runs first moves every re
     await eventually("the consumer receiving", 3 * MIN, () => received(consumer), n => n > r0);
     expect(appRestarts()).toEqual(restarts);
 }, 45 * MIN);
+
+test("kafka.storageSize 10Gi -> 12Gi: the step `pulumi up` runs before the StatefulSet is replaced grows every claim in place and orphans the pods; the new StatefulSet takes them back, none restarted", async () => {
+    await systemWhole();
+    const brokers = () => pods(ns, "app=kafka").map(p => ({ name: p.name, uid: kubectlOk(["-n", ns, "get", "pod", p.name, "-o", "jsonpath={.metadata.uid}"]), restarts: p.restarts })).sort((a, b) => a.name.localeCompare(b.name));
+    const before = brokers();
+    expect(before.map(b => b.name)).toEqual(["kafka-0", "kafka-1", "kafka-2"]);
+    const capacity = (i: number) => kubectlOk(["-n", ns, "get", "pvc", `kafka-data-kafka-${i}`, "-o", "jsonpath={.status.capacity.storage}"]);
+    const was = base.kafka?.storageSize ?? "10Gi";
+    expect([0, 1, 2].map(capacity)).toEqual([was, was, was]);
+    const guarded = guardChanges(readRecord(JSON.parse(JSON.stringify(recordOf(parseStackConfig(base, new Set(SECRET_KEYS)))))), parseStackConfig(configWith({ kafka: { storageSize: "12Gi" } }), new Set(SECRET_KEYS)));
+    expect([guarded.refusals, guarded.warnings]).toEqual([[], [expect.stringMatching(/^streamstack:kafka\.storageSize: "10Gi" -> "12Gi": the provider replaces StatefulSet kafka /)]]);
+    // The claim template changes, so the provider replaces the StatefulSet (delete, then create: it has a
+    // fixed name); the beforeDelete hook's step runs as the engine would run it, before that delete.
+    const t0 = Date.now();
+    await expansionStep(ns, "kafka", "12Gi", () => async args => kubectlOk(args))({
+        urn: "e2e", id: "kafka", name: "kafka-statefulset", type: "kubernetes:apps/v1:StatefulSet",
+        oldInputs: { spec: { volumeClaimTemplates: [{ spec: { resources: { requests: { storage: was } } } }] } },
+    });
+    timings.push(["kafka's 3 claims grown in place (stand-in resizer), StatefulSet orphan-deleted", seconds(Date.now() - t0)]);
+    expect([0, 1, 2].map(capacity)).toEqual(["12Gi", "12Gi", "12Gi"]);
+    expect(kubectl(["-n", ns, "get", "statefulset", "kafka"]).status).not.toBe(0);
+    expect(brokers()).toEqual(before);
+    // The create: the same StatefulSet with the larger template takes the running pods back without a roll.
+    await applyConfig(configWith({ kafka: { storageSize: "12Gi" } }));
+    base.kafka = { ...(base.kafka ?? {}), storageSize: "12Gi" };
+    const sts = await eventually("StatefulSet kafka with its 3 pods back, none replaced", 5 * MIN,
+        () => JSON.parse(kubectlOk(["-n", ns, "get", "statefulset", "kafka", "-o", "json"])),
+        s => s.status?.readyReplicas === 3 && s.status?.updatedReplicas === 3 && s.status?.currentRevision === s.status?.updateRevision);
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("12Gi");
+    expect(brokers()).toEqual(before);
+    for (const b of before) {
+        const owner = JSON.parse(kubectlOk(["-n", ns, "get", "pod", b.name, "-o", "jsonpath={.metadata.ownerReferences}"]));
+        expect(owner).toEqual([expect.objectContaining({ kind: "StatefulSet", name: "kafka", uid: sts.metadata.uid })]);
+    }
+    await waitPodsReady(ns, "app=kafka", 3, 5 * MIN);
+    const producer = podOf(PRODUCER);
+    const s0 = sent(producer);
+    await eventually("the producer acknowledging", 3 * MIN, () => sent(producer), n => n > s0);
+}, 30 * MIN);
 
 test("rates in pods beside the loopback bench, and each pod's memory (printed, not asserted)", async () => {
     const rate = async (pod: string, name: string) => {

@@ -230,11 +230,11 @@ describe("Cassandra nodes", () => {
     });
 
     test("a malformed confirmation, or one of a change that cannot be confirmed, is a config error naming what it accepts", () => {
-        for (const confirm of ["cassandra.replicas", "cassandra.clusterName=other", "replicas=3"]) {
+        for (const confirm of ["cassandra.replicas", "cassandra.clusterName=other", "replicas=3", "kafka.storageSize=20Gi"]) {
             expect(() => parseStackConfig({ confirm })).toThrow(
-                /streamstack:confirm: must be <key>=<new value>\[,\.\.\.\] with a key of cassandra\.replicas, kafka\.replicas, cassandra\.storageSize, zookeeper\.storageSize, kafka\.storageSize/);
+                /streamstack:confirm: must be <key>=<new value>\[,\.\.\.\] with a key of cassandra\.replicas, kafka\.replicas \(got /);
         }
-        expect(parseStackConfig({ confirm: "cassandra.replicas=2, kafka.storageSize=20Gi" }).confirm).toEqual({ "cassandra.replicas": "2", "kafka.storageSize": "20Gi" });
+        expect(parseStackConfig({ confirm: "cassandra.replicas=2, kafka.replicas=2" }).confirm).toEqual({ "cassandra.replicas": "2", "kafka.replicas": "2" });
     });
 
     test("a confirmation left in place after its change is deployed is pointed out", () => {
@@ -245,28 +245,27 @@ describe("Cassandra nodes", () => {
 });
 
 describe("storage of every StatefulSet", () => {
-    test.each(["cassandra", "zookeeper", "kafka"])("%s.storageSize up is refused, with the claims grown in place and the StatefulSet re-created without its pods", server => {
+    test.each(["cassandra", "zookeeper", "kafka"])("%s.storageSize up goes ahead with a warning: `pulumi up` grows the claims in place and orphans the pods before the StatefulSet is replaced", server => {
         const g = change({}, { [server]: { storageSize: "50Gi" } });
-        expect(keysOf(g)).toEqual([`${server}.storageSize`]);
-        const [r] = g.refusals;
-        expect(r.why).toMatch(new RegExp(`provider would replace StatefulSet ${server}: every ${server} pod is deleted at once and comes back on its old claim, which keeps its old size`));
-        const ordinals = server === "zookeeper" ? "0" : "0 1 2"; // the default replicas: 1 member, 3 nodes, 3 brokers
-        expect(r.instead).toContain(`\`for i in ${ordinals}; do kubectl -n streamstack patch pvc ${server}-data-${server}-$i -p '{"spec":{"resources":{"requests":{"storage":"50Gi"}}}}'; done\``);
-        expect(r.instead).toContain(`\`kubectl -n streamstack delete statefulset ${server} --cascade=orphan\``);
-        expect(r.instead).toMatch(/allowVolumeExpansion/);
-        expect(r.confirmable).toBe(true);
-        expect(change({}, { [server]: { storageSize: "50Gi" }, confirm: `${server}.storageSize=50Gi` }).refusals).toEqual([]);
+        expect(g.refusals).toEqual([]);
+        const ordinals = server === "zookeeper" ? [0] : [0, 1, 2]; // the default replicas: 1 member, 3 nodes, 3 brokers
+        const was = server === "zookeeper" ? "1Gi" : "10Gi";
+        expect(g.warnings).toEqual([expect.stringMatching(new RegExp(`^streamstack:${server}\\.storageSize: "${was}" -> "50Gi": the provider replaces StatefulSet ${server} \\(its claim template changes\\), ` +
+            `and before it deletes the old one \`pulumi up\` grows each claim in place \\(${ordinals.map(i => `${server}-data-${server}-${i}`).join(", ")}:`))]);
+        expect(g.warnings[0]).toMatch(/deletes the StatefulSet with --cascade=orphan: the pods keep running/);
+        expect(g.warnings[0]).toMatch(/The cluster's default class must allow expansion .* if it does not, the `up` stops there with nothing changed/);
+        expect(g.warnings[0]).toMatch(/`pulumi destroy` then needs --run-program$/);
     });
 
     test("one claim per pod that is deployed is grown", () => {
-        const [r] = change({ cassandra: { replicas: 4 } }, { cassandra: { replicas: 4, storageSize: "20Gi" } }).refusals;
-        expect(r.instead).toContain("`for i in 0 1 2 3; do kubectl -n streamstack patch pvc cassandra-data-cassandra-$i ");
+        const [w] = change({ cassandra: { replicas: 4 } }, { cassandra: { replicas: 4, storageSize: "20Gi" } }).warnings;
+        expect(w).toContain("(cassandra-data-cassandra-0, cassandra-data-cassandra-1, cassandra-data-cassandra-2, cassandra-data-cassandra-3:");
     });
 
     test("a smaller size is refused for good: a claim cannot shrink", () => {
         const g = change({}, { kafka: { storageSize: "5Gi" } });
         expect(keysOf(g)).toEqual(["kafka.storageSize"]);
-        expect(g.refusals[0]).toMatchObject({ confirmable: false, instead: expect.stringMatching(/a claim cannot shrink/) });
+        expect(g.refusals[0]).toMatchObject({ confirmable: false, why: expect.stringMatching(/a claim cannot shrink$/), instead: "keep 10Gi; for smaller volumes, create a new stack and copy the data over" });
         // The same size written another way is no change of size.
         expect(change({}, { kafka: { storageSize: "10240Mi" } }).refusals).toEqual([]);
     });

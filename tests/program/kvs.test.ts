@@ -153,12 +153,14 @@ describe("changes to a running kvs", () => {
         expect(r.ofType(T.statefulSet)).toEqual([]);
     });
 
-    test("growing Postgres' claim is refused with the steps, and goes ahead once confirmed", async () => {
+    test("growing Postgres' claim goes ahead with a warning that `pulumi up` grows it in place first; shrinking it is refused", async () => {
         const grown = await up(enabled({ postgresStorageSize: "5Gi" }), enabled());
-        expect(grown.error).toMatch(/streamstack:kvs\.postgresStorageSize: "1Gi" -> "5Gi" refused: .*replace StatefulSet postgres.*kubectl -n streamstack patch pvc postgres-data-postgres-\$i/);
-        const confirmed = await up({ ...enabled({ postgresStorageSize: "5Gi" }), confirm: "kvs.postgresStorageSize=5Gi" }, enabled());
-        expect(confirmed.error).toBeUndefined();
-        expect(confirmed.r.get(T.statefulSet, "postgres").spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("5Gi");
+        expect(grown.error).toBeUndefined();
+        expect(warnings.join("\n")).toMatch(/streamstack:kvs\.postgresStorageSize: "1Gi" -> "5Gi": the provider replaces StatefulSet postgres .*grows each claim in place \(postgres-data-postgres-0:/);
+        expect(grown.r.get(T.statefulSet, "postgres").spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("5Gi");
+        warnings.length = 0;
+        const shrunk = await up(enabled({ postgresStorageSize: "512Mi" }), enabled());
+        expect(shrunk.error).toMatch(/streamstack:kvs\.postgresStorageSize: "1Gi" -> "512Mi" refused: .*replace StatefulSet postgres.*a claim cannot shrink/);
     });
 
     test("turning the service off warns that the claim with the log stays; turning it on needs no comparison", async () => {
