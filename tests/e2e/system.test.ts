@@ -721,7 +721,12 @@ test("kafka.replicas 3 -> 4 -> 3: the step `pulumi up` runs first moves every re
     // Every acknowledged message read back from the brokers that stayed.
     const read = kafkaTool("kafka-console-consumer --bootstrap-server localhost:9092 --topic moving --from-beginning --max-messages 20000 --timeout-ms 60000 >/dev/null");
     expect(read).toMatch(/Processed a total of 20000 messages/);
-    // The apps rode through: the producer acknowledging and the consumer receiving, no restarts.
+    // The apps' bootstrap lists follow kafka.replicas, so each config change rolled them: one pod each again,
+    // the producer acknowledging and the consumer receiving, none restarted.
+    for (const app of [PRODUCER, CONSUMER]) {
+        await waitPodsReady(ns, `app=${app}`, 1, 5 * MIN);
+        await eventually(`one ${app} pod`, 5 * MIN, () => podOf(app), () => true);
+    }
     const producer = podOf(PRODUCER);
     const s0 = sent(producer);
     await eventually("the producer acknowledging", 3 * MIN, () => sent(producer), n => n > s0);
