@@ -775,6 +775,35 @@ test("kafka.storageSize 10Gi -> 12Gi: the step `pulumi up` runs before the State
     await eventually("the producer acknowledging", 3 * MIN, () => sent(producer), n => n > s0);
 }, 30 * MIN);
 
+test("clients.producerReplicas 0 while the app topic does not exist yet (as on a new stack): the consumer waits NotReady and never restarts, and is Ready once a producer has created the topic", async () => {
+    await systemWhole();
+    // A topic name nothing has created: what a new stack's consumer meets when no producer runs.
+    const clients = { ...base.clients, topic: `fresh-${Date.now().toString(36)}`, producerReplicas: 0 };
+    await applyConfig(configWith({ clients }));
+    await eventually("no producer pod", 5 * MIN, () => pods(ns, `app=${PRODUCER}`).length, n => n === 0);
+    const consumer = await eventually("the new consumer pod alone", 5 * MIN, () => podOf(CONSUMER), () => true);
+    const logs = new LogStream(ns, consumer);
+    try {
+        await logs.waitFor("the consumer saying it waits for the topic", 3 * MIN, l => /joining the group failed \(is the topic there yet\?\), retrying/.test(l.msg ?? ""));
+        // A minute later: still NotReady, still the same container (no crash loop).
+        await sleep(60_000);
+        expect(podNamed(consumer)).toMatchObject({ ready: false, restarts: 0 });
+        const t0 = Date.now();
+        await applyConfig(configWith({ clients: { ...clients, producerReplicas: 1 } }));
+        await eventually(`${consumer} Ready`, 5 * MIN, () => podNamed(consumer).ready, r => r === true);
+        timings.push(["producerReplicas 0 -> 1 on a topic not yet there: consumer Ready", seconds(Date.now() - t0)]);
+    } finally { logs.stop(); }
+    expect(podOf(CONSUMER)).toBe(consumer);
+    expect(podNamed(consumer).restarts).toBe(0);
+    const r0 = received(consumer);
+    await eventually("the consumer receiving", 3 * MIN, () => received(consumer), n => n > r0);
+    await applyConfig(base);
+    for (const app of [PRODUCER, CONSUMER]) {
+        await waitPodsReady(ns, `app=${app}`, 1, 5 * MIN);
+        await eventually(`one ${app} pod`, 5 * MIN, () => podOf(app), () => true);
+    }
+}, 30 * MIN);
+
 test("rates in pods beside the loopback bench, and each pod's memory (printed, not asserted)", async () => {
     const rate = async (pod: string, name: string) => {
         const a = metric(metricsText(ns, pod), name) ?? 0;
