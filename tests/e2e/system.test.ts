@@ -779,9 +779,11 @@ test("clients.producerReplicas 0 while the app topic does not exist yet (as on a
     await systemWhole();
     // A topic name nothing has created: what a new stack's consumer meets when no producer runs.
     const clients = { ...base.clients, topic: `fresh-${Date.now().toString(36)}`, producerReplicas: 0 };
+    const old = podOf(CONSUMER);
     await applyConfig(configWith({ clients }));
     await eventually("no producer pod", 5 * MIN, () => pods(ns, `app=${PRODUCER}`).length, n => n === 0);
-    const consumer = await eventually("the new consumer pod alone", 5 * MIN, () => podOf(CONSUMER), () => true);
+    // The rolling update keeps the old consumer (old topic) until the new one is Ready: the new pod is the one that waits.
+    const consumer = await eventually("the new consumer pod", 5 * MIN, () => pods(ns, `app=${CONSUMER}`).find(p => p.name !== old && p.phase === "Running")?.name ?? "", n => n !== "");
     const logs = new LogStream(ns, consumer);
     try {
         await logs.waitFor("the consumer saying it waits for the topic", 3 * MIN, l => /joining the group failed \(is the topic there yet\?\), retrying/.test(l.msg ?? ""));
@@ -793,7 +795,8 @@ test("clients.producerReplicas 0 while the app topic does not exist yet (as on a
         await eventually(`${consumer} Ready`, 5 * MIN, () => podNamed(consumer).ready, r => r === true);
         timings.push(["producerReplicas 0 -> 1 on a topic not yet there: consumer Ready", seconds(Date.now() - t0)]);
     } finally { logs.stop(); }
-    expect(podOf(CONSUMER)).toBe(consumer);
+    // The roll finishes: the old pod goes once the new one is Ready.
+    await eventually("the new consumer pod alone", 5 * MIN, () => podOf(CONSUMER), p => p === consumer);
     expect(podNamed(consumer).restarts).toBe(0);
     const r0 = received(consumer);
     await eventually("the consumer receiving", 3 * MIN, () => received(consumer), n => n > r0);
