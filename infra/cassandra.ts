@@ -63,9 +63,7 @@ export class Cassandra extends pulumi.ComponentResource {
             securityContext: serverPodSecurity(CASSANDRA_UID),
             // A lower replica count decommissions the leaving nodes first (infra/decommission.ts); a
             // decommissioned node refuses to start on its old data, so its claim goes with its pod.
-            // Only with an engine to run it: Pulumi's mocks never run hooks, and registering one starts a
-            // callback server that keeps a test process alive.
-            statefulSetHooks: pulumi.runtime.hasEngine() ? { beforeUpdate: [decommissionHook(placement.namespace)] } : undefined,
+            beforeUpdate: () => decommissionHook(placement.namespace),
             claimsWhenScaledDown: "Delete",
             // The official image's only data VOLUME.
             storage: { mounts: [{ mountPath: "/var/lib/cassandra" }], size: config.storageSize, storageClass: config.storageClass },

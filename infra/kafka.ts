@@ -52,9 +52,8 @@ export class Kafka extends pulumi.ComponentResource {
             // SIGTERM makes the broker hand its partitions' leadership over before it exits.
             terminationGracePeriodSeconds: 120,
             securityContext: CONFLUENT_POD_SECURITY,
-            // A lower replica count first moves every partition replica off the leaving brokers
-            // (infra/reassignment.ts). Only with an engine to run it, as Cassandra's decommission step.
-            statefulSetHooks: pulumi.runtime.hasEngine() ? { beforeUpdate: [reassignHook(placement.namespace)] } : undefined,
+            // A lower replica count first moves every partition replica off the leaving brokers (infra/reassignment.ts).
+            beforeUpdate: () => reassignHook(placement.namespace),
             // cp-kafka declares VOLUME /var/lib/kafka/data: the claim must be mounted there, not at its
             // parent. subPath keeps a volume's lost+found out of log.dirs (the broker refuses it).
             storage: { mounts: [{ mountPath: LOG_DIR, subPath: "data" }], size: config.storageSize, storageClass: config.storageClass },

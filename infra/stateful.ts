@@ -39,8 +39,11 @@ export interface StatefulSystemArgs {
     readonly minReadySeconds: number;
     /** How long one member may take from pod creation to Ready (start, log replay, join); sizes `pulumi up`'s wait. */
     readonly memberStartMinutes: number;
-    /** Steps `pulumi up` runs around changes of the StatefulSet (Cassandra's decommission before it shrinks). */
-    readonly statefulSetHooks?: pulumi.ResourceHookBinding;
+    /**
+     * The step `pulumi up` runs before the StatefulSet's replicas change (Cassandra's decommission, Kafka's
+     * reassignment before it shrinks), made only where an engine runs hooks (see `statefulSetHooks`).
+     */
+    readonly beforeUpdate?: () => pulumi.ResourceHook;
     /** What happens to the claims of pods a lower replica count removes: kept (the default) or deleted. */
     readonly claimsWhenScaledDown?: "Retain" | "Delete";
 }
@@ -52,13 +55,19 @@ export interface StatefulSystem {
 }
 
 /**
- * The StatefulSet's hooks: the component's own, and the claim expansion step before a delete (a larger
- * claim size replaces the StatefulSet: infra/expansion.ts). Only with an engine to run them: Pulumi's
- * mocks never run hooks, and registering one starts a callback server that keeps a test process alive.
+ * The StatefulSet's hooks: the component's step before an update, and the claim expansion step before a
+ * delete (a larger claim size replaces the StatefulSet: infra/expansion.ts). Only with an engine to run
+ * them: Pulumi's mocks never run hooks, and registering one starts a callback server that keeps a test
+ * process alive.
  */
 function statefulSetHooks(args: StatefulSystemArgs): { hooks?: pulumi.ResourceHookBinding } {
-    if (!pulumi.runtime.hasEngine()) return args.statefulSetHooks ? { hooks: args.statefulSetHooks } : {};
-    return { hooks: { ...args.statefulSetHooks, beforeDelete: [expansionHook(args.placement.namespace, args.app, args.storage.size)] } };
+    if (!pulumi.runtime.hasEngine()) return {};
+    return {
+        hooks: {
+            ...(args.beforeUpdate ? { beforeUpdate: [args.beforeUpdate()] } : {}),
+            beforeDelete: [expansionHook(args.placement.namespace, args.app, args.storage.size)],
+        },
+    };
 }
 
 export function createStatefulSystem(name: string, args: StatefulSystemArgs, opts: pulumi.CustomResourceOptions): StatefulSystem {
