@@ -52,7 +52,9 @@ function configWith(overrides: Record<string, Record<string, unknown>> = {}): Re
 }
 
 async function applyConfig(config: Record<string, any>): Promise<void> {
-    const r = apply(await manifests("e2e", config, { secretKeys: SECRET_KEYS }));
+    // --force-conflicts: drill 2 scales StatefulSet kafka with kubectl (field manager of the scale
+    // subresource); a later config with another broker count must take .spec.replicas back.
+    const r = apply(await manifests("e2e", config, { secretKeys: SECRET_KEYS }), ["--force-conflicts"]);
     if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
 }
 
@@ -770,7 +772,7 @@ test("kafka.storageSize 10Gi -> 12Gi: the step `pulumi up` runs before the State
         expect(owner).toEqual([expect.objectContaining({ kind: "StatefulSet", name: "kafka", uid: sts.metadata.uid })]);
     }
     await waitPodsReady(ns, "app=kafka", 3, 5 * MIN);
-    const producer = podOf(PRODUCER);
+    const producer = await eventually("one producer pod", 5 * MIN, () => podOf(PRODUCER), () => true);
     const s0 = sent(producer);
     await eventually("the producer acknowledging", 3 * MIN, () => sent(producer), n => n > s0);
 }, 30 * MIN);
