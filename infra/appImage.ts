@@ -41,8 +41,10 @@ export function appImage(name: string, spec: AppImageSpec, images: ImagesConfig,
 
 export interface AppDeploymentArgs {
     readonly placement: Placement;
-    /** Deployment name and `app` label. */
+    /** The Deployment's name (placement.names) and its container's. */
     readonly name: string;
+    /** The `app` label: the course's Deployment name, whatever the prefix. */
+    readonly app: string;
     readonly component: string;
     readonly replicas: number;
     readonly image: pulumi.Input<string>;
@@ -59,7 +61,7 @@ export interface AppDeploymentArgs {
 
 /** A Deployment of one of our apps: non-root, read-only root filesystem, probes on /healthz and /readyz. */
 export function appDeployment(resourceName: string, args: AppDeploymentArgs, opts: pulumi.CustomResourceOptions): k8s.apps.v1.Deployment {
-    const { all, selector } = labels(args.placement, args.name, args.component);
+    const { all, selector } = labels(args.placement, args.app, args.component);
     const env = { ...args.env, HTTP_PORT: String(HTTP_PORT) };
     return new k8s.apps.v1.Deployment(resourceName, {
         metadata: {
@@ -80,7 +82,7 @@ export function appDeployment(resourceName: string, args: AppDeploymentArgs, opt
                     terminationGracePeriodSeconds: 30,
                     securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
                     containers: [{
-                        name: args.name,
+                        name: args.app,
                         image: args.image,
                         env: [
                             ...Object.entries(env).map(([name, value]) => ({ name, value })),

@@ -27,7 +27,7 @@ export interface CassandraArgs {
     readonly config: CassandraConfig;
 }
 
-/** A Cassandra ring: headless Service `cassandra-service`, StatefulSet `cassandra`, and its PDB. */
+/** A Cassandra ring: headless Service `cassandra-service`, StatefulSet `cassandra`, and its PDB (names: placement.names). */
 export class Cassandra extends pulumi.ComponentResource {
     /** Name of the headless Service; resolves to every Cassandra pod. */
     public readonly serviceName: pulumi.Output<string>;
@@ -40,12 +40,13 @@ export class Cassandra extends pulumi.ComponentResource {
     constructor(name: string, args: CassandraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("streamstack:cassandra:Cassandra", name, {}, opts);
         const { placement, config } = args;
-        const serviceName = "cassandra-service";
-        const seeds = podFqdns(placement, "cassandra", config.seedCount, serviceName);
+        const { cassandra: set, cassandraService: serviceName } = placement.names;
+        const seeds = podFqdns(placement, set, config.seedCount, serviceName);
 
         const system = createStatefulSystem(name, {
             placement,
             app: "cassandra",
+            name: set,
             component: "database",
             serviceName,
             ports: [{ name: "cql", port: CQL_PORT }, { name: "intra-node", port: INTERNODE_PORT }],
@@ -63,7 +64,7 @@ export class Cassandra extends pulumi.ComponentResource {
             securityContext: serverPodSecurity(CASSANDRA_UID),
             // A lower replica count decommissions the leaving nodes first (infra/decommission.ts); a
             // decommissioned node refuses to start on its old data, so its claim goes with its pod.
-            beforeUpdate: () => decommissionHook(placement.namespace),
+            beforeUpdate: () => decommissionHook(placement.namespace, set),
             claimsWhenScaledDown: "Delete",
             // The official image's only data VOLUME.
             storage: { mounts: [{ mountPath: "/var/lib/cassandra" }], size: config.storageSize, storageClass: config.storageClass },

@@ -5,7 +5,10 @@
 import { z } from "zod";
 import { PROJECT, StackConfig } from "./config";
 import { BROKER_PORT } from "./kafka";
-import { parseQuantity } from "./quantity";
+import type { Kubectl } from "./decommission";
+import { unexpandableClasses } from "./expansion";
+import { INSTANCE_LABEL, Names, namesOf } from "./meta";
+import { isLarger, parseQuantity } from "./quantity";
 
 /** Bumped when a field changes meaning; a reader compares only the fields both records have. */
 export const RECORD_VERSION = 1;
@@ -16,6 +19,9 @@ type StorageClass = string | null; // null: the cluster's default class
 export interface DeployedRecord {
     readonly version: number;
     readonly namespace: string;
+    readonly namePrefix: string;
+    /** The label keys of every selector: `app` alone before the instance joined them. */
+    readonly selector: string[];
     readonly cassandra: { clusterName: string; datacenter: string; rack: string; replicas: number; storageSize: string; storageClass: StorageClass };
     readonly zookeeper: { replicas: number; storageSize: string; storageClass: StorageClass };
     readonly kafka: {
@@ -33,6 +39,8 @@ export function recordOf(c: StackConfig): DeployedRecord {
     return {
         version: RECORD_VERSION,
         namespace: c.namespace,
+        namePrefix: c.namePrefix,
+        selector: SELECTOR_KEYS,
         cassandra: { clusterName: c.cassandra.clusterName, datacenter: c.cassandra.datacenter, rack: c.cassandra.rack, replicas: c.cassandra.replicas, ...storage(c.cassandra) },
         zookeeper: { replicas: c.zookeeper.replicas, ...storage(c.zookeeper) },
         kafka: {
@@ -58,6 +66,8 @@ const storageFields = { storageSize: str, storageClass: opt(z.string().nullable(
 const recordSchema = z.object({
     version: int,
     namespace: str,
+    namePrefix: str,
+    selector: opt(z.array(z.string())),
     cassandra: opt(z.object({ clusterName: str, datacenter: str, rack: str, replicas: int, ...storageFields })),
     zookeeper: opt(z.object({ replicas: int, ...storageFields })),
     kafka: opt(z.object({ replicas: int, partitions: int, replicationFactor: int, minInsyncReplicas: int, ...storageFields })),
@@ -115,10 +125,14 @@ interface Context {
     readonly d: PreviousRecord;
     readonly n: DeployedRecord;
     readonly config: StackConfig;
+    /** The deployed objects' names (namePrefix can't change: see namePrefixRule). */
+    readonly names: Names;
     /** `kubectl -n <the deployed namespace>`. */
     readonly kubectl: string;
     readonly refuse: (r: Refusal) => void;
     readonly warn: (key: string, from: unknown, to: unknown, text: string) => void;
+    /** A warning about the update as a whole rather than one key. */
+    readonly note: (text: string) => void;
 }
 
 type Rule = (c: Context) => void;
@@ -134,6 +148,34 @@ const namespaceRule: Rule = ({ d, n, refuse }) => {
         why: `every object would be deleted from ${d.namespace} and created empty in ${n.namespace}; the claims, with all the data, stay behind in ${d.namespace}, or are deleted with it when the program created that namespace`,
         instead: newStackInstead("namespace", n.namespace),
     });
+};
+
+/** Every object is named after it: another prefix is another, empty system beside this one. */
+const namePrefixRule: Rule = ({ d, n, refuse }) => {
+    if (d.namePrefix === undefined || d.namePrefix === n.namePrefix) return;
+    refuse({
+        key: "namePrefix", deployed: d.namePrefix, wanted: n.namePrefix, confirmable: false,
+        why: `every object is named after it: each would be deleted and created anew under ${n.namePrefix === "" ? "the course's names" : `names beginning with ${n.namePrefix}-`}, with new, empty claims, ` +
+            "while the old claims, with all the data, stay behind under their old names",
+        instead: newStackInstead("namePrefix", n.namePrefix),
+    });
+};
+
+/** The label keys of every selector the program writes (meta.ts `labels`). */
+export const SELECTOR_KEYS = ["app", INSTANCE_LABEL];
+
+/** A stack an older program deployed has `app`-only selectors; Kubernetes cannot change a workload's selector in place. */
+const selectorUpgrade: Rule = ({ d, n, names, note }) => {
+    if (d.selector !== undefined && d.selector.join() === SELECTOR_KEYS.join()) return;
+    const kvs = d.kvs?.enabled === true && n.kvs.enabled;
+    const sets = [names.cassandra, names.zookeeper, names.kafka, ...(kvs ? [names.postgres] : [])];
+    const apps = [names.writer, names.producer, names.consumer, ...(kvs ? [names.kvs] : [])];
+    note(`this stack was deployed by an older program, whose selectors held only the \`app\` label; this update adds ${INSTANCE_LABEL} (the stack name) to every selector, ` +
+        `so that two stacks can share a namespace (README: "Upgrading"). A StatefulSet's or Deployment's selector cannot change in place, so the provider replaces StatefulSets ${sets.join(", ")}: ` +
+        "before each delete `pulumi up` deletes it with --cascade=orphan (the pods already carry the label), so no pod goes with it; the new StatefulSet takes the running pods back " +
+        "and then replaces them one at a time, as any change of its pod template (their spreading rules now count only this stack's pods) " +
+        `(a beforeDelete resource hook, infra/expansion.ts). It also replaces Deployments ${apps.join(", ")}: their pods restart once (the writer pauses for seconds; the consumer group rebalances). ` +
+        "Services and PodDisruptionBudgets take the new selector as well");
 };
 
 const cassandraIdentity: Rule = ({ d, n, refuse }) => {
@@ -228,7 +270,7 @@ const brokerDefaultPartitions: Rule = ({ d, n, config, warn }) => {
 /** Leaving brokers by id (= pod ordinal): from `to` up to `from - 1`. */
 const leaving = (from: number, to: number) => Array.from({ length: from - to }, (_, i) => to + i);
 
-const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
+const kafkaScaleDown: Rule = ({ d, n, names, kubectl, refuse, warn }) => {
     const from = d.kafka?.replicas;
     const to = n.kafka.replicas;
     if (from === undefined || to >= from) return;
@@ -236,9 +278,9 @@ const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
     const one = ids.length === 1;
     const stay = leaving(to, 0).join(",");
     const step = `\`pulumi up\` moves every partition replica off broker${one ? "" : "s"} ${ids.join(", ")} (broker id = pod ordinal) onto brokers ${stay} before the StatefulSet shrinks ` +
-        "(kafka-reassign-partitions in kafka-0 through kubectl, with the stack's kubernetes:context; infra/reassignment.ts) and waits until every reassignment is complete; " +
+        `(kafka-reassign-partitions in ${names.kafka}-0 through kubectl, with the stack's kubernetes:context; infra/reassignment.ts) and waits until every reassignment is complete; ` +
         "if a topic has more replicas than brokers stay, or a reassignment fails, the StatefulSet is left as it is. " +
-        `The leaving broker${one ? "'s claim is" : "s' claims are"} kept (\`${kubectl} delete pvc ${ids.map(i => `kafka-data-kafka-${i}`).join(" ")}\` once ${one ? "it is" : "they are"} gone)`;
+        `The leaving broker${one ? "'s claim is" : "s' claims are"} kept (\`${kubectl} delete pvc ${ids.map(i => `${names.kafka}-data-${names.kafka}-${i}`).join(" ")}\` once ${one ? "it is" : "they are"} gone)`;
     // __consumer_offsets got min(3, brokers) replicas when the first group started; the app topic keeps the
     // replication factor it was created with. Neither fits on fewer brokers.
     const offsetsRf = Math.min(3, from);
@@ -254,7 +296,7 @@ const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
         why: `${appRf >= offsetsRf ? `the app topic ${n.clients.topic} has ${appRf}` : `__consumer_offsets has up to ${offsetsRf}`} replicas per partition, more than the ${to} broker${to === 1 ? "" : "s"} that would stay: ` +
             "no reassignment can keep them, and stopping the brokers leaves partitions under-replicated, writes with acks=all failing wherever fewer than min.insync.replicas remain, " +
             `and a partition whose replicas were all on broker${one ? "" : "s"} ${ids.join(", ")} offline with its data`,
-        instead: `first lower those topics' replication to at most ${to}: in \`${kubectl} exec -it kafka-0 -- bash\`, write a plan with at most ${to} replicas per partition, all on brokers ${stay} ` +
+        instead: `first lower those topics' replication to at most ${to}: in \`${kubectl} exec -it ${names.kafka}-0 -- bash\`, write a plan with at most ${to} replicas per partition, all on brokers ${stay} ` +
             `({"version":1,"partitions":[{"topic":"<name>","partition":0,"replicas":[...]},...]}, __consumer_offsets and ${n.clients.topic} included), ` +
             `\`${reassign} --reassignment-json-file plan.json --execute\`, then the same with --verify until every reassignment is complete; set kafka.replicationFactor and kafka.minInsyncReplicas to fit; ` +
             `then confirm this change, and ${step}`,
@@ -265,17 +307,17 @@ const kafkaScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
  * The command that gives `__consumer_offsets` (50 partitions, Kafka's default) `min(3, brokers)`
  * replicas spread over brokers 0..brokers-1, leaders in turn.
  */
-export function raiseOffsetsReplicationCommand(kubectl: string, brokers: number): string {
+export function raiseOffsetsReplicationCommand(kubectl: string, kafkaSet: string, brokers: number): string {
     const rf = Math.min(3, brokers);
     const replicas = Array.from({ length: rf }, (_, k) => `$(((p+${k})%${brokers}))`).join(",");
     const file = "/tmp/offsets-rf.json";
-    return `${kubectl} exec kafka-0 -- bash -c 'f=${file}; echo "{\\"version\\":1,\\"partitions\\":[" >$f; ` +
+    return `${kubectl} exec ${kafkaSet}-0 -- bash -c 'f=${file}; echo "{\\"version\\":1,\\"partitions\\":[" >$f; ` +
         `for p in {0..49}; do echo "{\\"topic\\":\\"__consumer_offsets\\",\\"partition\\":$p,\\"replicas\\":[${replicas}]}$([ $p -lt 49 ] && echo ,)" >>$f; done; echo "]}" >>$f; ` +
         `kafka-reassign-partitions --bootstrap-server localhost:${BROKER_PORT} --reassignment-json-file $f --execute'`;
 }
 
 /** Growing from fewer than 3 brokers: the internal topics keep the replication factor they were created with. */
-const kafkaGrowthFromFewBrokers: Rule = ({ d, n, kubectl, warn }) => {
+const kafkaGrowthFromFewBrokers: Rule = ({ d, n, names, kubectl, warn }) => {
     const from = d.kafka?.replicas;
     const to = n.kafka.replicas;
     if (from === undefined || from >= 3 || to <= from) return;
@@ -285,7 +327,7 @@ const kafkaGrowthFromFewBrokers: Rule = ({ d, n, kubectl, warn }) => {
     warn("kafka.replicas", from, to,
         `__consumer_offsets keeps the replication factor it was created with (${created === 1 ? "1" : `at most ${created}`}: min(3, brokers) when the first consumer group started), ` +
         "and the new brokers get no partition of a topic that exists until partitions are reassigned to them. " +
-        `Once they are Ready, raise it to ${Math.min(3, to)}: \`${raiseOffsetsReplicationCommand(kubectl, to)}\`, then the same with --verify in place of --execute until it is complete.` +
+        `Once they are Ready, raise it to ${Math.min(3, to)}: \`${raiseOffsetsReplicationCommand(kubectl, names.kafka, to)}\`, then the same with --verify in place of --execute until it is complete.` +
         (isr > created ? ` Until then kafka.minInsyncReplicas (${isr}) is above its replication factor, so the consumer group cannot commit offsets.` : "") +
         (appRf !== undefined && n.kafka.replicationFactor > appRf
             ? ` The app topic ${n.clients.topic} also keeps the ${appRf} replica${appRf === 1 ? "" : "s"} it was created with (the producer leaves an existing topic's replication factor as it is): ` +
@@ -304,11 +346,11 @@ export const SYSTEM_KEYSPACE_REPLICAS = 3;
  * a beforeUpdate hook of the StatefulSet) where it can succeed, and refuses where the system keyspaces'
  * replication needs more nodes than would stay.
  */
-const cassandraScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
+const cassandraScaleDown: Rule = ({ d, n, names, kubectl, refuse, warn }) => {
     const from = d.cassandra?.replicas;
     const to = n.cassandra.replicas;
     if (from === undefined || to >= from) return;
-    const pods = leaving(from, to).reverse().map(i => `cassandra-${i}`);
+    const pods = leaving(from, to).reverse().map(i => `${names.cassandra}-${i}`);
     const one = pods.length === 1;
     const step = `\`pulumi up\` decommissions ${pods.join(", then ")} before the StatefulSet shrinks (\`nodetool decommission\` through kubectl, with the stack's kubernetes:context; ` +
         `each streams its data to the nodes that stay, minutes per node, and the StatefulSet is left as it is if one fails); ` +
@@ -321,7 +363,7 @@ const cassandraScaleDown: Rule = ({ d, n, kubectl, refuse, warn }) => {
         key: "cassandra.replicas", deployed: from, wanted: to, confirmable: true,
         why: `\`nodetool decommission\` refuses to leave ${to} node${to === 1 ? "" : "s"} while system_distributed keeps ${SYSTEM_KEYSPACE_REPLICAS} replicas (system_traces 2), ` +
             `and stopping ${pods.join(", ")} without it leaves ${one ? "it" : "them"} in the ring as down nodes that still own token ranges: QUORUM fails where too few replicas remain, and data only they held is gone`,
-        instead: `first lower those keyspaces' replication to ${to}: \`${kubectl} exec cassandra-0 -- cqlsh -e "ALTER KEYSPACE system_distributed WITH replication = {'class': 'NetworkTopologyStrategy', '${n.cassandra.datacenter}': ${to}}; ` +
+        instead: `first lower those keyspaces' replication to ${to}: \`${kubectl} exec ${names.cassandra}-0 -- cqlsh -e "ALTER KEYSPACE system_distributed WITH replication = {'class': 'NetworkTopologyStrategy', '${n.cassandra.datacenter}': ${to}}; ` +
             `ALTER KEYSPACE system_traces WITH replication = {'class': 'NetworkTopologyStrategy', '${n.cassandra.datacenter}': ${Math.min(2, to)}}"\`; then confirm this change, and ${step}`,
     });
 };
@@ -335,14 +377,14 @@ interface ClaimedSet {
     readonly now: { storageSize: string; storageClass: StorageClass; replicas: number };
 }
 
-function claimedSets(d: PreviousRecord, n: DeployedRecord): ClaimedSet[] {
+function claimedSets(d: PreviousRecord, n: DeployedRecord, names: Names): ClaimedSet[] {
     const sets: ClaimedSet[] = (["cassandra", "zookeeper", "kafka"] as const).map(server => ({
-        set: server, sizeKey: `${server}.storageSize`, classKey: `${server}.storageClass`, was: d[server], now: n[server],
+        set: names[server], sizeKey: `${server}.storageSize`, classKey: `${server}.storageClass`, was: d[server], now: n[server],
     }));
     // Postgres exists only while the service is on; turning it on or off is no change of its claim.
     if (d.kvs?.enabled === true && n.kvs.enabled) {
         sets.push({
-            set: "postgres", sizeKey: "kvs.postgresStorageSize", classKey: "kvs.postgresStorageClass",
+            set: names.postgres, sizeKey: "kvs.postgresStorageSize", classKey: "kvs.postgresStorageClass",
             was: { storageSize: d.kvs.postgresStorageSize, storageClass: d.kvs.postgresStorageClass, replicas: 1 },
             now: { storageSize: n.kvs.postgresStorageSize, storageClass: n.kvs.postgresStorageClass, replicas: 1 },
         });
@@ -355,13 +397,13 @@ function claimedSets(d: PreviousRecord, n: DeployedRecord): ClaimedSet[] {
  * size is made safe by the step `pulumi up` runs before that delete (infra/expansion.ts); a smaller size or
  * another class cannot be.
  */
-const storage: Rule = ({ d, n, kubectl, refuse, warn }) => {
-    for (const { set, sizeKey, classKey, was, now } of claimedSets(d, n)) {
+const storage: Rule = ({ d, n, names, refuse, warn }) => {
+    for (const { set, sizeKey, classKey, was, now } of claimedSets(d, n, names)) {
         const replace = `a StatefulSet's claim template cannot change in place, so the provider would replace StatefulSet ${set}: every ${set} pod is deleted at once and comes back on its old claim`;
         const from = was?.storageSize;
         const to = now.storageSize;
         if (from !== undefined && parseQuantity(from) !== parseQuantity(to)) {
-            const grows = parseQuantity(to)! > (parseQuantity(from) ?? Infinity);
+            const grows = isLarger(to, from);
             const storageClass = was?.storageClass ?? null;
             const claims = Array.from({ length: was?.replicas ?? now.replicas }, (_, i) => `${set}-data-${set}-${i}`);
             if (grows) {
@@ -370,7 +412,7 @@ const storage: Rule = ({ d, n, kubectl, refuse, warn }) => {
                     `(${claims.join(", ")}: \`kubectl patch pvc\`, then waits until the volume has grown; infra/expansion.ts), restarts one at a time only the pods whose file system grows when mounted, ` +
                     `and deletes the StatefulSet with --cascade=orphan: the pods keep running and the new StatefulSet takes them back. ` +
                     `${storageClass === null ? "The cluster's default class" : `Class ${storageClass}`} must allow expansion (\`kubectl get storageclass -o custom-columns=NAME:.metadata.name,EXPANSION:.allowVolumeExpansion\`): ` +
-                    "if it does not, the `up` stops there with nothing changed (then keep the old size, or create a new stack and copy the data over). " +
+                    "the preview has read the claims' classes and refuses a growth they cannot serve, and the step checks again: if one does not, the `up` stops there with nothing changed. " +
                     "The step is a beforeDelete resource hook: `pulumi destroy` then needs --run-program");
             } else {
                 refuse({
@@ -392,14 +434,51 @@ const storage: Rule = ({ d, n, kubectl, refuse, warn }) => {
     }
 };
 
+/**
+ * The claim growth the storage rule lets through, checked against the cluster during the preview: a
+ * claim whose class does not allow expansion is refused here, not only in `up`'s hook. The claims are
+ * read as they are (their class is what the cluster gave them, the default class of that day included).
+ * When the cluster cannot be read, a warning says so and the hook checks again before anything changes.
+ */
+export async function checkClaimGrowth(previous: PreviousRecord | undefined, config: StackConfig, kubectl: Kubectl): Promise<Guarded> {
+    const refusals: Refusal[] = [];
+    const warnings: string[] = [];
+    if (previous === undefined) return { refusals, warnings };
+    const names = namesOf(previous.namePrefix ?? config.namePrefix);
+    const namespace = previous.namespace ?? config.namespace;
+    for (const { set, sizeKey, was, now } of claimedSets(previous, recordOf(config), names)) {
+        const from = was?.storageSize;
+        if (from === undefined || !isLarger(now.storageSize, from)) continue;
+        let fixed: string[];
+        try {
+            fixed = await unexpandableClasses(kubectl, namespace, set);
+        } catch (e) {
+            warnings.push(`${PROJECT}:${sizeKey}: could not read the storage classes of ${set}'s claims now (${(e as Error).message.split("\n")[0]}): ` +
+                "`pulumi up` checks them again before it changes anything");
+            continue;
+        }
+        if (!fixed.length) continue;
+        const patch = fixed.filter(c => c !== "(none)").map(c => `\`kubectl patch storageclass ${c} -p '{"allowVolumeExpansion": true}'\``);
+        refusals.push({
+            key: sizeKey, deployed: from, wanted: now.storageSize, confirmable: false,
+            why: `${set}'s claims are of class ${fixed.join(", ")}, which does not allow volume expansion (allowVolumeExpansion is not true): they cannot grow in place, ` +
+                `and the provider's replacement of StatefulSet ${set} would delete every pod at once and bring them back on the old claims of the old size`,
+            instead: `keep ${from}; if the class's provisioner can grow its volumes, allow it${patch.length ? ` (${patch.join(", ")})` : ""} and preview again; ` +
+                "else create a new stack with the larger size and copy the data over",
+        });
+    }
+    return { refusals, warnings };
+}
+
 /** The Postgres image creates its role and database only when it initialises an empty data directory. */
-const kvsDatabase: Rule = ({ d, n, refuse, warn }) => {
+const kvsDatabase: Rule = ({ d, n, names, refuse, warn }) => {
     if (d.kvs?.enabled !== true) return;
     if (!n.kvs.enabled) {
+        const claim = `${names.postgres}-data-${names.postgres}-0`;
         warn("kvs.enabled", true, false,
-            "the kvs Deployment and Service, the Postgres StatefulSet and the password Secret are deleted; the claim postgres-data-postgres-0 with the transaction log stays " +
+            `the kvs Deployment and Service, the Postgres StatefulSet and the password Secret are deleted; the claim ${claim} with the transaction log stays ` +
             "(a StatefulSet's claims outlive it), and turning kvs.enabled on again takes it back with its database, role and password as they were. " +
-            "To drop the data as well: `kubectl -n " + n.namespace + " delete pvc postgres-data-postgres-0` after this `up`");
+            `To drop the data as well: \`kubectl -n ${n.namespace} delete pvc ${claim}\` after this \`up\``);
         return;
     }
     for (const key of ["postgresDatabase", "postgresUser"] as const) {
@@ -416,7 +495,7 @@ const kvsDatabase: Rule = ({ d, n, refuse, warn }) => {
 };
 
 const RULES: readonly Rule[] = [
-    namespaceRule, cassandraIdentity, cassandraScaleDown, zookeeperGrowth,
+    namespaceRule, namePrefixRule, selectorUpgrade, cassandraIdentity, cassandraScaleDown, zookeeperGrowth,
     kafkaScaleDown, kafkaGrowthFromFewBrokers, appTopicPartitions, brokerDefaultPartitions, storage, kvsDatabase,
 ];
 
@@ -432,9 +511,11 @@ export function guardChanges(previous: PreviousRecord | undefined, config: Stack
         d: previous,
         n: recordOf(config),
         config,
+        names: namesOf(previous.namePrefix ?? config.namePrefix),
         kubectl: `kubectl -n ${previous.namespace ?? config.namespace}`,
         refuse: r => refused.push(r),
         warn: (key, from, to, text) => warnings.push(`${PROJECT}:${key}: ${show(from)} -> ${show(to)}: ${text}`),
+        note: text => warnings.push(`${PROJECT}: ${text}`),
     };
     for (const rule of RULES) rule(context);
 

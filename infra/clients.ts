@@ -31,7 +31,8 @@ export class Clients extends pulumi.ComponentResource {
         const deployment = (role: "producer" | "consumer", replicas: number, awaitReady: boolean): k8s.apps.v1.Deployment =>
             appDeployment(`${name}-${role}`, {
                 placement: args.placement,
-                name: `ece573-prj05-${role}`,
+                name: args.placement.names[role],
+                app: `ece573-prj05-${role}`,
                 component: role,
                 replicas,
                 image: this.image,

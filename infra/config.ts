@@ -185,8 +185,15 @@ const confirmations = z.string({ error: `must be <key>=<new value>[,...] with a 
     })
     .transform(v => parseConfirmations(v)!);
 
+// Prefixed names stay DNS-1035 labels (Services) and leave room for a StatefulSet's pod and revision names.
+export const NAME_PREFIX_MAX = 20;
+const namePrefixError = `must be empty (the course's names) or a name prefix: a lowercase letter, then up to ${NAME_PREFIX_MAX - 1} lowercase letters, digits or '-', not ending in '-'`;
+const namePrefix = z.string({ error: namePrefixError })
+    .regex(new RegExp(`^([a-z]([-a-z0-9]{0,${NAME_PREFIX_MAX - 2}}[a-z0-9])?)?$`), { error: namePrefixError });
+
 const scalars = {
     namespace: dnsLabel.default("streamstack"),
+    namePrefix: namePrefix.default(""),
     createNamespace: z.boolean({ error: "must be true or false" }).optional(),
     clusterDomain: z.string({ error: "must be a DNS domain such as cluster.local" })
         .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { error: "must be a DNS domain such as cluster.local" })
@@ -199,6 +206,8 @@ type Sections = { [K in keyof typeof sections]: z.output<(typeof sections)[K]> }
 export interface StackConfig extends Omit<Sections, "clients"> {
     /** Namespace every object lives in. */
     readonly namespace: string;
+    /** Put before every object's name (`<prefix>-cassandra`); empty: the course's names. */
+    readonly namePrefix: string;
     /** Whether the program owns (creates and deletes) the namespace. */
     readonly createNamespace: boolean;
     /** The cluster's DNS domain, the suffix of every in-cluster name. */
@@ -333,7 +342,7 @@ export function parseStackConfig(raw: Record<string, unknown>, secretSections: R
         out[section] = parsed;
     }
 
-    const c = out as unknown as Sections & { namespace: string; createNamespace?: boolean; clusterDomain: string; confirm?: Record<string, string> };
+    const c = out as unknown as Sections & { namespace: string; namePrefix: string; createNamespace?: boolean; clusterDomain: string; confirm?: Record<string, string> };
     const cfg: StackConfig = {
         ...c,
         createNamespace: c.createNamespace ?? c.namespace !== "default",

@@ -41,14 +41,14 @@ export function modeOf(netstats: string): string | undefined {
 }
 
 /**
- * Decommissions cassandra-(from-1) down to cassandra-(to), one at a time, highest first (the
+ * Decommissions pods <set>-(from-1) down to <set>-(to), one at a time, highest first (the
  * StatefulSet removes the highest ordinals). A node already decommissioned (an earlier `up` that
  * failed after this step) is skipped. Any failure stops here, before the StatefulSet is touched.
  */
-export async function decommissionLeaving(kubectl: Kubectl, namespace: string, from: number, to: number, log: (m: string) => void): Promise<void> {
+export async function decommissionLeaving(kubectl: Kubectl, namespace: string, set: string, from: number, to: number, log: (m: string) => void): Promise<void> {
     const nodetool = (pod: string, command: string) => kubectl(["-n", namespace, "exec", pod, "-c", "cassandra", "--", "bash", "-c", `${NODETOOL} ${command}`]);
     for (let ordinal = from - 1; ordinal >= to; ordinal--) {
-        const pod = `cassandra-${ordinal}`;
+        const pod = `${set}-${ordinal}`;
         const mode = modeOf(await nodetool(pod, "netstats"));
         if (mode === "DECOMMISSIONED") {
             log(`${pod} is already decommissioned`);
@@ -71,16 +71,16 @@ export function replicasChange(args: pulumi.ResourceHookArgs): { from: number; t
     return typeof from === "number" && typeof to === "number" ? { from, to } : undefined;
 }
 
-/** What the hook runs: decommission the nodes a lower replica count of StatefulSet `cassandra` removes. */
-export function decommissionStep(namespace: string, kubectl: () => Kubectl = providerKubectl): pulumi.ResourceHookFunction {
+/** What the hook runs: decommission the nodes a lower replica count of Cassandra StatefulSet `set` removes. */
+export function decommissionStep(namespace: string, set: string, kubectl: () => Kubectl = providerKubectl): pulumi.ResourceHookFunction {
     return async args => {
         const change = replicasChange(args);
         if (change === undefined || change.to >= change.from) return;
-        await decommissionLeaving(kubectl(), namespace, change.from, change.to, m => pulumi.log.info(m));
+        await decommissionLeaving(kubectl(), namespace, set, change.from, change.to, m => pulumi.log.info(m));
     };
 }
 
-/** The beforeUpdate hook of StatefulSet `cassandra` (registered with the engine, which runs it during `up`, not during preview). */
-export function decommissionHook(namespace: string): pulumi.ResourceHook {
-    return new pulumi.ResourceHook("cassandra-decommission", decommissionStep(namespace));
+/** The beforeUpdate hook of Cassandra StatefulSet `set` (registered with the engine, which runs it during `up`, not during preview). */
+export function decommissionHook(namespace: string, set: string): pulumi.ResourceHook {
+    return new pulumi.ResourceHook("cassandra-decommission", decommissionStep(namespace, set));
 }

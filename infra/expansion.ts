@@ -4,9 +4,12 @@
 // beforeDelete hook of the StatefulSet instead: it grows each claim in place (the StorageClass must allow
 // expansion), restarts, one at a time, only the pods whose file system grows at mount, then deletes the
 // StatefulSet with --cascade=orphan. The pods keep running; the new StatefulSet takes them back.
+// A selector change (an older program's `app`-only selector, now with the instance) is a replacement
+// too: when the running pods carry every label of the new selector, the hook only orphans them (the new
+// StatefulSet then rolls them one at a time if its pod template differs, rather than all at once).
 import * as pulumi from "@pulumi/pulumi";
 import { Kubectl, providerKubectl } from "./decommission";
-import { parseQuantity } from "./quantity";
+import { isLarger, parseQuantity } from "./quantity";
 
 export interface ExpandOptions {
     /** How long one claim (or one restarted pod) may take. */
@@ -32,6 +35,24 @@ async function claimsOf(kubectl: Kubectl, namespace: string, set: string): Promi
     return all.filter(c => new RegExp(`^${set}-data-${set}-\\d+$`).test(c.metadata.name)).sort((a, b) => ordinal(a) - ordinal(b));
 }
 
+/** The claims' classes, each once ("" = a claim without one). */
+const classesOf = (claims: Claim[]) => [...new Set(claims.map(c => c.spec.storageClassName ?? ""))];
+
+/** Of these classes ("" = a claim without one), those that do not allow volume expansion ("(none)" for ""). */
+async function unexpandable(kubectl: Kubectl, classes: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const cls of classes) {
+        const expandable = cls !== "" && (await kubectl(["get", "storageclass", cls, "-o", "jsonpath={.allowVolumeExpansion}"])).trim() === "true";
+        if (!expandable) out.push(cls === "" ? "(none)" : cls);
+    }
+    return out;
+}
+
+/** The classes of StatefulSet `set`'s claims that do not allow volume expansion: what would stop `expandClaims`. */
+export async function unexpandableClasses(kubectl: Kubectl, namespace: string, set: string): Promise<string[]> {
+    return unexpandable(kubectl, classesOf(await claimsOf(kubectl, namespace, set)));
+}
+
 /** Polls `check` until it returns a value, or throws `what` at the deadline. */
 async function until<T>(what: string, opts: ExpandOptions, check: () => Promise<T | undefined>): Promise<T> {
     const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000);
@@ -50,13 +71,11 @@ async function until<T>(what: string, opts: ExpandOptions, check: () => Promise<
  */
 export async function expandClaims(kubectl: Kubectl, namespace: string, set: string, size: string, log: (m: string) => void, opts: ExpandOptions = {}): Promise<void> {
     const claims = await claimsOf(kubectl, namespace, set);
-    const classes = [...new Set(claims.map(c => c.spec.storageClassName ?? ""))];
-    for (const cls of classes) {
-        const expandable = cls !== "" && (await kubectl(["get", "storageclass", cls, "-o", "jsonpath={.allowVolumeExpansion}"])).trim() === "true";
-        if (!expandable) {
-            throw new Error(`${set}: the claims' class ${cls === "" ? "(none)" : cls} does not allow volume expansion, so they cannot grow to ${size} in place. ` +
-                "Nothing was changed. Keep the old size, or create a new stack with the larger size and copy the data over");
-        }
+    const classes = classesOf(claims);
+    const fixed = await unexpandable(kubectl, classes);
+    if (fixed.length) {
+        throw new Error(`${set}: the claims' class ${fixed.join(", ")} does not allow volume expansion, so they cannot grow to ${size} in place. ` +
+            "Nothing was changed. Keep the old size, or create a new stack with the larger size and copy the data over");
     }
     const small = claims.filter(c => !grown(c, size));
     const started = Date.now();
@@ -87,10 +106,28 @@ export async function expandClaims(kubectl: Kubectl, namespace: string, set: str
             return grown(claim, size) ? true : undefined;
         });
     }
-    // The provider's delete then finds nothing to delete, and its create takes the running pods back.
-    await kubectl(["-n", namespace, "delete", "statefulset", set, "--cascade=orphan", "--ignore-not-found", "--wait=true"]);
+    await orphanPods(kubectl, namespace, set);
     log(`${set}: ${small.length} claim(s) at ${size} after ${Math.round((Date.now() - started) / 1000)} s` +
         `${restart.length ? ` (${restart.length} pod(s) restarted, one at a time)` : ", no pod restarted"}; StatefulSet ${set} deleted with --cascade=orphan, its pods keep running`);
+}
+
+/** Deletes the StatefulSet but not its pods: the provider's delete then finds nothing, and its create takes them back. */
+async function orphanPods(kubectl: Kubectl, namespace: string, set: string): Promise<void> {
+    await kubectl(["-n", namespace, "delete", "statefulset", set, "--cascade=orphan", "--ignore-not-found", "--wait=true"]);
+}
+
+type Labels = Record<string, string>;
+const sameLabels = (a: Labels, b: Labels) => Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
+/**
+ * Whether the old StatefulSet's pods can go on under the new one: its selector differs from `selector`
+ * (a replacement the provider makes) and its pod template carries every label of `selector`, so the
+ * new StatefulSet adopts the running pods.
+ */
+export function podsFitSelector(oldInputs: Record<string, any> | undefined, selector: Labels): boolean {
+    const was: Labels | undefined = oldInputs?.spec?.selector?.matchLabels;
+    const podLabels: Labels = oldInputs?.spec?.template?.metadata?.labels ?? {};
+    return was !== undefined && !sameLabels(was, selector) && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
 }
 
 /** The claim size a StatefulSet's inputs ask for. */
@@ -100,14 +137,19 @@ export function claimSizeOf(inputs: Record<string, any> | undefined): string | u
 
 /**
  * What the beforeDelete hook of StatefulSet `set` runs: when the StatefulSet goes because the program
- * now asks for larger claims (a replacement), grow them in place and orphan the pods; any other delete
- * (a smaller size is refused before this; a system turned off) goes ahead as it is.
+ * now asks for larger claims (a replacement), grow them in place and orphan the pods; when it goes
+ * because its selector changed and the pods fit the new one, orphan them. Any other delete (a smaller
+ * size is refused before this; a system turned off) goes ahead as it is.
  */
-export function expansionStep(namespace: string, set: string, size: string, kubectl: () => Kubectl = providerKubectl): pulumi.ResourceHookFunction {
+export function expansionStep(namespace: string, set: string, size: string, selector: Labels, kubectl: () => Kubectl = providerKubectl): pulumi.ResourceHookFunction {
     return async args => {
         const was = claimSizeOf(args.oldInputs);
-        if (was === undefined || !(bytes(size)! > (bytes(was) ?? Infinity))) return;
-        await expandClaims(kubectl(), namespace, set, size, m => pulumi.log.info(m));
+        if (was !== undefined && isLarger(size, was)) {
+            await expandClaims(kubectl(), namespace, set, size, m => pulumi.log.info(m));
+        } else if (podsFitSelector(args.oldInputs, selector)) {
+            await orphanPods(kubectl(), namespace, set);
+            pulumi.log.info(`${set}: its selector is now ${JSON.stringify(selector)}, which its running pods already carry: StatefulSet deleted with --cascade=orphan, the new one takes the running pods back (and rolls them one at a time where its pod template differs)`);
+        }
     };
 }
 
@@ -115,6 +157,6 @@ export function expansionStep(namespace: string, set: string, size: string, kube
 export const expansionHookName = (set: string) => `${set}-claim-expansion`;
 
 /** The beforeDelete hook of StatefulSet `set` (run by the engine during `up`, when the provider replaces it). */
-export function expansionHook(namespace: string, set: string, size: string): pulumi.ResourceHook {
-    return new pulumi.ResourceHook(expansionHookName(set), expansionStep(namespace, set, size));
+export function expansionHook(namespace: string, set: string, size: string, selector: Labels): pulumi.ResourceHook {
+    return new pulumi.ResourceHook(expansionHookName(set), expansionStep(namespace, set, size, selector));
 }

@@ -20,7 +20,7 @@ export interface KafkaArgs {
     readonly zookeeperConnect: pulumi.Input<string>;
 }
 
-/** Kafka brokers: headless Service `kafka-service`, StatefulSet `kafka`, and its PDB. */
+/** Kafka brokers: headless Service `kafka-service`, StatefulSet `kafka`, and its PDB (names: placement.names). */
 export class Kafka extends pulumi.ComponentResource {
     /** Every broker's `<pod>.kafka-service.<ns>.svc.<domain>:9092`. */
     public readonly bootstrapServers: pulumi.Output<string[]>;
@@ -30,14 +30,15 @@ export class Kafka extends pulumi.ComponentResource {
     constructor(name: string, args: KafkaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("streamstack:kafka:Kafka", name, {}, opts);
         const { placement, config } = args;
-        const serviceName = "kafka-service";
-        const brokers = podFqdns(placement, "kafka", config.replicas, serviceName).map(h => `${h}:${BROKER_PORT}`);
+        const { kafka: set, kafkaService: serviceName } = placement.names;
+        const brokers = podFqdns(placement, set, config.replicas, serviceName).map(h => `${h}:${BROKER_PORT}`);
         // Internal topics can't have more replicas than there are brokers; config.ts holds min ISR to it.
         const internalRf = internalTopicReplicationFactor(config.replicas);
 
         const system = createStatefulSystem(name, {
             placement,
             app: "kafka",
+            name: set,
             component: "broker",
             serviceName,
             ports: [{ name: "broker", port: BROKER_PORT }],
@@ -53,7 +54,7 @@ export class Kafka extends pulumi.ComponentResource {
             terminationGracePeriodSeconds: 120,
             securityContext: CONFLUENT_POD_SECURITY,
             // A lower replica count first moves every partition replica off the leaving brokers (infra/reassignment.ts).
-            beforeUpdate: () => reassignHook(placement.namespace),
+            beforeUpdate: () => reassignHook(placement.namespace, set),
             // cp-kafka declares VOLUME /var/lib/kafka/data: the claim must be mounted there, not at its
             // parent. subPath keeps a volume's lost+found out of log.dirs (the broker refuses it).
             storage: { mounts: [{ mountPath: LOG_DIR, subPath: "data" }], size: config.storageSize, storageClass: config.storageClass },

@@ -32,7 +32,8 @@ export class Kvs extends pulumi.ComponentResource {
         this.image = appImage(name, { app: "kvs", repository: "streamstack-kvs" }, args.images, this);
         const deployment = appDeployment(`${name}-deployment`, {
             placement,
-            name: "kvs",
+            name: placement.names.kvs,
+            app: "kvs",
             component: "key-value-service",
             replicas: config.replicas,
             image: this.image,
@@ -50,7 +51,7 @@ export class Kvs extends pulumi.ComponentResource {
         }, { parent: this, dependsOn: opts?.dependsOn });
         const { all, selector } = labels(placement, "kvs", "key-value-service");
         const service = new k8s.core.v1.Service(`${name}-service`, {
-            metadata: { name: "kvs-service", namespace: placement.namespace, labels: all },
+            metadata: { name: placement.names.kvsService, namespace: placement.namespace, labels: all },
             spec: { selector, ports: [{ name: "http", port: HTTP_PORT, targetPort: HTTP_PORT }] },
         }, { parent: this, dependsOn: opts?.dependsOn });
         this.deploymentName = deployment.metadata.name;

@@ -5,9 +5,29 @@ export interface Placement {
     readonly namespace: string;
     /** The cluster's DNS domain, e.g. cluster.local. */
     readonly clusterDomain: string;
-    /** The stack name, used as the app.kubernetes.io/instance label. */
+    /** The stack name: the app.kubernetes.io/instance label, part of every selector. */
     readonly instance: string;
+    /** Every object's name (namePrefix applied). */
+    readonly names: Names;
 }
+
+/**
+ * Every name the program gives an object, in one place: the course's names with an empty prefix (the
+ * default stack reproduces the reference), `<prefix>-<name>` otherwise, so that a second stack can share
+ * a namespace. Claims are `<set>-data-<set>-<ordinal>`, pods `<set>-<ordinal>`.
+ */
+export function namesOf(prefix: string) {
+    const n = (base: string) => (prefix === "" ? base : `${prefix}-${base}`);
+    return {
+        cassandra: n("cassandra"), cassandraService: n("cassandra-service"),
+        zookeeper: n("zookeeper"), zookeeperService: n("zookeeper-service"),
+        kafka: n("kafka"), kafkaService: n("kafka-service"),
+        writer: n("ece573-prj04-writer"), producer: n("ece573-prj05-producer"), consumer: n("ece573-prj05-consumer"),
+        kvs: n("kvs"), kvsService: n("kvs-service"),
+        postgres: n("postgres"), postgresService: n("postgres-service"), postgresSecret: n("kvs-postgres"),
+    } as const;
+}
+export type Names = ReturnType<typeof namesOf>;
 
 /** FQDN of a Service: `<service>.<namespace>.svc.<domain>`. */
 export function serviceFqdn(p: Placement, service: string): string {
@@ -24,18 +44,31 @@ export function podFqdns(p: Placement, statefulSet: string, count: number, servi
     return Array.from({ length: count }, (_, i) => podFqdn(p, statefulSet, i, service));
 }
 
+export const INSTANCE_LABEL = "app.kubernetes.io/instance";
+
 /**
- * Kubernetes' recommended labels plus the reference's `app` label. The selector is the stable
- * subset (`app`), as in the reference manifests, so selectors never change after creation.
+ * The stack name as the instance label, or why it cannot be one: Pulumi allows stack names of up to 100
+ * of A-Z a-z 0-9 - _ . in any order, a label value at most 63 that begin and end alphanumeric.
+ */
+export function instanceProblem(stack: string): string | undefined {
+    if (stack.length <= 63 && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(stack) && stack !== "") return undefined;
+    return `stack name "${stack}": must be usable as the ${INSTANCE_LABEL} label of every object and selector: at most 63 characters, ` +
+        "beginning and ending with a letter or digit; create the stack under such a name (`pulumi stack rename` renames this one before its first `up`)";
+}
+
+/**
+ * Kubernetes' recommended labels plus the reference's `app` label. The selector is `app` (the
+ * reference's) and the instance (the stack): two stacks in one namespace never select each other's
+ * pods. Every pod has carried both labels from the first release on, which lets a StatefulSet whose
+ * selector gained the instance take its running pods back (infra/expansion.ts).
  */
 export function labels(p: Placement, app: string, component: string): { all: Record<string, string>; selector: Record<string, string> } {
-    const selector = { app };
+    const selector = { app, [INSTANCE_LABEL]: p.instance };
     return {
         selector,
         all: {
             ...selector,
             "app.kubernetes.io/name": app,
-            "app.kubernetes.io/instance": p.instance,
             "app.kubernetes.io/component": component,
             ...PROJECT_LABELS,
         },

@@ -37,9 +37,9 @@ export class Postgres extends pulumi.ComponentResource {
         super("streamstack:postgres:Postgres", name, {}, opts);
         const { placement, config } = args;
         if (config.postgresPassword === undefined) throw new Error("kvs.postgresPassword is required (config validation should have said so)");
-        const serviceName = "postgres-service";
+        const { postgres: set, postgresService: serviceName, postgresSecret } = placement.names;
         const secret = new k8s.core.v1.Secret(`${name}-password`, {
-            metadata: { name: "kvs-postgres", namespace: placement.namespace, labels: labels(placement, "postgres", "database").all },
+            metadata: { name: postgresSecret, namespace: placement.namespace, labels: labels(placement, "postgres", "database").all },
             type: "Opaque",
             // A Pulumi secret: encrypted in the state, shown as [secret] in previews.
             stringData: { [PASSWORD_KEY]: pulumi.secret(config.postgresPassword) },
@@ -51,6 +51,7 @@ export class Postgres extends pulumi.ComponentResource {
         const system = createStatefulSystem(name, {
             placement,
             app: "postgres",
+            name: set,
             component: "database",
             serviceName,
             ports: [{ name: "postgres", port: POSTGRES_PORT }],

@@ -2,13 +2,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Cassandra, CQL_PORT } from "./cassandra";
-import { ChangeError, DeployedRecord, guardChanges, PreviousRecord, readRecord, recordOf } from "./changes";
+import { ChangeError, checkClaimGrowth, DeployedRecord, guardChanges, PreviousRecord, readRecord, recordOf } from "./changes";
+import { Kubectl, providerKubectl } from "./decommission";
 import { Clients } from "./clients";
-import { StackConfig } from "./config";
+import { ConfigError, PROJECT, StackConfig } from "./config";
 import { expansionHookName } from "./expansion";
 import { BROKER_PORT, Kafka } from "./kafka";
 import { Kvs } from "./kvs";
-import { Placement, PROJECT_LABELS } from "./meta";
+import { instanceProblem, namesOf, Placement, PROJECT_LABELS } from "./meta";
 import { Postgres } from "./postgres";
 import { Writer } from "./writer";
 import { CLIENT_PORT, Zookeeper } from "./zookeeper";
@@ -32,13 +33,21 @@ export interface StackOutputs {
 export const DEPLOYED_OUTPUT = "deployed";
 
 /**
- * What `pulumi up` and `pulumi preview` run: compares the config with what this stack deployed last,
- * shows the warnings, throws ChangeError with every refused change before any Kubernetes or Docker
- * resource is registered, and then builds the system.
+ * What `pulumi up` and `pulumi preview` run: compares the config with what this stack deployed last
+ * (and, for claims that grow, with their storage classes in the cluster), shows the warnings, throws
+ * ChangeError with every refused change before any Kubernetes or Docker resource is registered, and
+ * then builds the system.
  */
-export async function deployChecked(config: StackConfig): Promise<StackOutputs> {
+export async function deployChecked(config: StackConfig, kubectl: (() => Kubectl) | undefined = pulumi.runtime.hasEngine() ? providerKubectl : undefined): Promise<StackOutputs> {
+    const badStack = instanceProblem(pulumi.getStack());
+    if (badStack !== undefined) throw new ConfigError([badStack]);
     const previous = await readPreviousRecord();
-    const { refusals, warnings } = guardChanges(previous, config);
+    const guarded = guardChanges(previous, config);
+    // Reads the cluster (kubectl, as the hooks): only where an engine runs the program, or a test hands one in.
+    const claims = kubectl ? await checkClaimGrowth(previous, config, kubectl()) : { refusals: [], warnings: [] };
+    const refusals = [...guarded.refusals, ...claims.refusals];
+    // A growth refused here drops the guard's warning that described it going ahead.
+    const warnings = [...guarded.warnings.filter(w => !claims.refusals.some(r => w.startsWith(`${PROJECT}:${r.key}: `))), ...claims.warnings];
     for (const w of warnings) pulumi.log.warn(w);
     if (refusals.length > 0) throw new ChangeError(refusals);
     return deployStack(config);
@@ -61,7 +70,8 @@ async function readPreviousRecord(): Promise<PreviousRecord | undefined> {
 }
 
 export function deployStack(config: StackConfig): StackOutputs {
-    const placement: Placement = { namespace: config.namespace, clusterDomain: config.clusterDomain, instance: pulumi.getStack() };
+    const names = namesOf(config.namePrefix);
+    const placement: Placement = { namespace: config.namespace, clusterDomain: config.clusterDomain, instance: pulumi.getStack(), names };
     const ns = config.namespace;
 
     // Everything else depends on the namespace when the program owns it.
@@ -105,7 +115,7 @@ export function deployStack(config: StackConfig): StackOutputs {
     } else if (pulumi.runtime.hasEngine()) {
         // A Postgres StatefulSet of an earlier `up` carries the claim expansion delete hook, which the
         // engine looks up by name when turning kvs off deletes it: here it lets the delete go as it is.
-        new pulumi.ResourceHook(expansionHookName("postgres"), async () => undefined);
+        new pulumi.ResourceHook(expansionHookName(names.postgres), async () => undefined);
     }
 
     const kubectl = `kubectl -n ${ns}`;
@@ -121,13 +131,13 @@ export function deployStack(config: StackConfig): StackOutputs {
         writerImage: writer.image,
         clientsImage: clients.image,
         checks: pulumi.output<Record<string, string>>({
-            ringStatus: `${kubectl} exec cassandra-0 -- nodetool status`,
-            cql: `${kubectl} exec -it cassandra-0 -- cqlsh -e "SELECT topic, seq FROM ${config.writer.keyspace}.prj04_last_seq"`,
-            brokerIds: `${kubectl} exec zookeeper-0 -- zookeeper-shell localhost:${CLIENT_PORT} ls /brokers/ids`,
-            topicDescribe: `${kubectl} exec kafka-0 -- kafka-topics --bootstrap-server localhost:${BROKER_PORT} --describe --topic ${config.clients.topic}`,
-            writerLogs: `${kubectl} logs deploy/ece573-prj04-writer -f`,
-            producerLogs: `${kubectl} logs deploy/ece573-prj05-producer -f`,
-            consumerLogs: `${kubectl} logs deploy/ece573-prj05-consumer -f`,
+            ringStatus: `${kubectl} exec ${names.cassandra}-0 -- nodetool status`,
+            cql: `${kubectl} exec -it ${names.cassandra}-0 -- cqlsh -e "SELECT topic, seq FROM ${config.writer.keyspace}.prj04_last_seq"`,
+            brokerIds: `${kubectl} exec ${names.zookeeper}-0 -- zookeeper-shell localhost:${CLIENT_PORT} ls /brokers/ids`,
+            topicDescribe: `${kubectl} exec ${names.kafka}-0 -- kafka-topics --bootstrap-server localhost:${BROKER_PORT} --describe --topic ${config.clients.topic}`,
+            writerLogs: `${kubectl} logs deploy/${names.writer} -f`,
+            producerLogs: `${kubectl} logs deploy/${names.producer} -f`,
+            consumerLogs: `${kubectl} logs deploy/${names.consumer} -f`,
         }),
         ...(kvs ? { kvsEndpoint: kvs.endpoint, kvsImage: kvs.image } : {}),
         deployed,

@@ -11,6 +11,11 @@ export function parseQuantity(q: string): number | undefined {
     return m ? Number(m[1]) * K8S_SUFFIX[m[2] ?? ""] : undefined;
 }
 
+/** Whether quantity `to` is larger than `from` (a claim that grows); a malformed `from` is never smaller. */
+export function isLarger(to: string, from: string): boolean {
+    return parseQuantity(to)! > (parseQuantity(from) ?? Infinity);
+}
+
 const JVM_SUFFIX: Record<string, number> = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
 
 /** A JVM -Xmx style size ("512M", "1g") in bytes, or undefined when malformed. */

@@ -25,10 +25,10 @@ export interface KafkaTools {
     readonly bootstrap: string;
 }
 
-/** The tools in broker pod kafka-0 (it always stays: at least one broker does). */
-export function podTools(kubectl: Kubectl, namespace: string): KafkaTools {
+/** The tools in broker pod `<set>-0` (it always stays: at least one broker does). */
+export function podTools(kubectl: Kubectl, namespace: string, set: string): KafkaTools {
     return {
-        run: script => kubectl(["-n", namespace, "exec", "kafka-0", "-c", "kafka", "--", "bash", "-c", `export KAFKA_HEAP_OPTS=-Xmx128M; ${script}`]),
+        run: script => kubectl(["-n", namespace, "exec", `${set}-0`, "-c", "kafka", "--", "bash", "-c", `export KAFKA_HEAP_OPTS=-Xmx128M; ${script}`]),
         bootstrap: `localhost:${BROKER_PORT}`,
     };
 }
@@ -139,16 +139,16 @@ export async function reassignLeaving(tools: KafkaTools, from: number, to: numbe
     log(`brokers ${leavingIds} hold no partition replicas after ${Math.round((Date.now() - started) / 1000)} s: every reassignment is complete`);
 }
 
-/** What the hook runs: move the replicas off the brokers a lower replica count of StatefulSet `kafka` removes. */
-export function reassignStep(namespace: string, kubectl: () => Kubectl = providerKubectl): pulumi.ResourceHookFunction {
+/** What the hook runs: move the replicas off the brokers a lower replica count of StatefulSet `set` removes. */
+export function reassignStep(namespace: string, set: string, kubectl: () => Kubectl = providerKubectl): pulumi.ResourceHookFunction {
     return async args => {
         const change = replicasChange(args);
         if (change === undefined || change.to >= change.from) return;
-        await reassignLeaving(podTools(kubectl(), namespace), change.from, change.to, m => pulumi.log.info(m));
+        await reassignLeaving(podTools(kubectl(), namespace, set), change.from, change.to, m => pulumi.log.info(m));
     };
 }
 
-/** The beforeUpdate hook of StatefulSet `kafka` (registered with the engine, which runs it during `up`, not during preview). */
-export function reassignHook(namespace: string): pulumi.ResourceHook {
-    return new pulumi.ResourceHook("kafka-reassign", reassignStep(namespace));
+/** The beforeUpdate hook of StatefulSet `set` (registered with the engine, which runs it during `up`, not during preview). */
+export function reassignHook(namespace: string, set: string): pulumi.ResourceHook {
+    return new pulumi.ResourceHook("kafka-reassign", reassignStep(namespace, set));
 }

@@ -10,8 +10,10 @@ type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
 
 export interface StatefulSystemArgs {
     readonly placement: Placement;
-    /** The `app` label and StatefulSet name, e.g. "cassandra". */
+    /** The `app` label, e.g. "cassandra". */
     readonly app: string;
+    /** The StatefulSet's name (placement.names), also its PDB's; its pods are `<name>-<ordinal>`. */
+    readonly name: string;
     /** app.kubernetes.io/component, e.g. "database". */
     readonly component: string;
     /** Name of the headless Service (a DNS name other objects use). */
@@ -22,7 +24,7 @@ export interface StatefulSystemArgs {
     /** The container, less its ports and volume mounts (from `ports` and `storage`) and its security (the same for every server). */
     readonly container: Omit<Container, "ports" | "volumeMounts" | "securityContext">;
     /**
-     * Each pod's claim, named `<app>-data` (the reference's names); storageClass unset = cluster default.
+     * Each pod's claim, named `<name>-data` (the reference's names); storageClass unset = cluster default.
      * `mounts` put the claim exactly where the image keeps its data: an image's VOLUME that no mount
      * covers exactly gets an anonymous volume from the runtime, and whatever is written there is lost.
      */
@@ -56,25 +58,25 @@ export interface StatefulSystem {
 
 /**
  * The StatefulSet's hooks: the component's step before an update, and the claim expansion step before a
- * delete (a larger claim size replaces the StatefulSet: infra/expansion.ts). Only with an engine to run
+ * delete (a larger claim size or a new selector replaces the StatefulSet: infra/expansion.ts). Only with an engine to run
  * them: Pulumi's mocks never run hooks, and registering one starts a callback server that keeps a test
  * process alive.
  */
-function statefulSetHooks(args: StatefulSystemArgs): { hooks?: pulumi.ResourceHookBinding } {
+function statefulSetHooks(args: StatefulSystemArgs, selector: Record<string, string>): { hooks?: pulumi.ResourceHookBinding } {
     if (!pulumi.runtime.hasEngine()) return {};
     return {
         hooks: {
             ...(args.beforeUpdate ? { beforeUpdate: [args.beforeUpdate()] } : {}),
-            beforeDelete: [expansionHook(args.placement.namespace, args.app, args.storage.size)],
+            beforeDelete: [expansionHook(args.placement.namespace, args.name, args.storage.size, selector)],
         },
     };
 }
 
 export function createStatefulSystem(name: string, args: StatefulSystemArgs, opts: pulumi.CustomResourceOptions): StatefulSystem {
-    const { placement, app } = args;
-    const { all, selector } = labels(placement, app, args.component);
+    const { placement } = args;
+    const { all, selector } = labels(placement, args.app, args.component);
     const metadata = (objectName: string) => ({ name: objectName, namespace: placement.namespace, labels: all });
-    const claim = `${app}-data`;
+    const claim = `${args.name}-data`;
 
     const service = new k8s.core.v1.Service(`${name}-service`, {
         metadata: metadata(args.serviceName),
@@ -88,7 +90,7 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
     }, opts);
 
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
-        metadata: metadata(app),
+        metadata: metadata(args.name),
         spec: {
             serviceName: args.serviceName,
             replicas: args.replicas,
@@ -121,10 +123,10 @@ export function createStatefulSystem(name: string, args: StatefulSystemArgs, opt
                 },
             }],
         },
-    }, { ...opts, customTimeouts: rolloutTimeouts(args), ...statefulSetHooks(args) });
+    }, { ...opts, customTimeouts: rolloutTimeouts(args), ...statefulSetHooks(args, selector) });
 
     const disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
-        metadata: metadata(app),
+        metadata: metadata(args.name),
         // One member at a time: quorum (Cassandra QUORUM, ZooKeeper majority, Kafka min ISR) survives.
         spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
     }, opts);

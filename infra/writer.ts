@@ -27,7 +27,8 @@ export class Writer extends pulumi.ComponentResource {
         this.image = appImage(name, { app: "writer", repository: "ece573-prj04-writer" }, args.images, this);
         const deployment: k8s.apps.v1.Deployment = appDeployment(`${name}-deployment`, {
             placement: args.placement,
-            name: "ece573-prj04-writer",
+            name: args.placement.names.writer,
+            app: "ece573-prj04-writer",
             component: "writer",
             replicas: config.replicas,
             image: this.image,

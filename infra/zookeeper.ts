@@ -42,7 +42,7 @@ export function zookeeperStartScript(members: string[]): string {
     return lines.join("\n");
 }
 
-/** A ZooKeeper ensemble: headless Service `zookeeper-service`, StatefulSet `zookeeper`, and its PDB. */
+/** A ZooKeeper ensemble: headless Service `zookeeper-service`, StatefulSet `zookeeper`, and its PDB (names: placement.names). */
 export class Zookeeper extends pulumi.ComponentResource {
     /** Connect string for Kafka: the Service FQDN for one member, every member's FQDN for an ensemble. */
     public readonly connectString: pulumi.Output<string>;
@@ -52,8 +52,8 @@ export class Zookeeper extends pulumi.ComponentResource {
     constructor(name: string, args: ZookeeperArgs, opts?: pulumi.ComponentResourceOptions) {
         super("streamstack:zookeeper:Zookeeper", name, {}, opts);
         const { placement, config } = args;
-        const serviceName = "zookeeper-service";
-        const members = podFqdns(placement, "zookeeper", config.replicas, serviceName);
+        const { zookeeper: set, zookeeperService: serviceName } = placement.names;
+        const members = podFqdns(placement, set, config.replicas, serviceName);
         const connectString = config.replicas === 1
             ? `${serviceFqdn(placement, serviceName)}:${CLIENT_PORT}`
             : members.map(m => `${m}:${CLIENT_PORT}`).join(",");
@@ -61,6 +61,7 @@ export class Zookeeper extends pulumi.ComponentResource {
         const system = createStatefulSystem(name, {
             placement,
             app: "zookeeper",
+            name: set,
             component: "coordination",
             serviceName,
             ports: [

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import {
-    ChangeError, guardChanges, Guarded, raiseOffsetsReplicationCommand, readRecord, recordOf, zookeeperGrowthLosesData, zookeeperGrowthSteps,
+    ChangeError, checkClaimGrowth, guardChanges, Guarded, raiseOffsetsReplicationCommand, readRecord, recordOf, zookeeperGrowthLosesData, zookeeperGrowthSteps,
 } from "../../infra/changes";
 import { parseStackConfig } from "../../infra/config";
 
@@ -43,7 +43,7 @@ describe("nothing to compare", () => {
     });
 
     test("a record that lacks a section (another program version) is compared on the fields it has", () => {
-        const partial = readRecord({ version: 1, namespace: "streamstack", cassandra: { clusterName: "ece573-prj04", replicas: 3 } });
+        const partial = readRecord({ version: 1, namespace: "streamstack", selector: ["app", "app.kubernetes.io/instance"], cassandra: { clusterName: "ece573-prj04", replicas: 3 } });
         expect(guardChanges(partial, parseStackConfig({ kafka: { replicas: 1, replicationFactor: 1, minInsyncReplicas: 1 } }))).toEqual({ refusals: [], warnings: [] });
         expect(keysOf(guardChanges(partial, parseStackConfig({ cassandra: { clusterName: "x" } })))).toEqual(["cassandra.clusterName"]);
         expect(readRecord("not a record")).toBeUndefined();
@@ -183,7 +183,7 @@ describe("Kafka brokers", () => {
         writeFileSync(join(bin, "kafka-reassign-partitions"), '#!/bin/bash\ncat "$4"\n', { mode: 0o755 });
         try {
             for (const brokers of [2, 3, 5]) {
-                const command = raiseOffsetsReplicationCommand("kubectl -n ns", brokers);
+                const command = raiseOffsetsReplicationCommand("kubectl -n ns", "kafka", brokers);
                 const script = /^kubectl -n ns exec kafka-0 -- bash -c '(.*)'$/.exec(command)![1].replace("/tmp/offsets-rf.json", join(bin, "plan.json"));
                 const run = spawnSync("bash", ["-c", script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: "utf8" });
                 expect(run.status).toBe(0);
@@ -253,7 +253,7 @@ describe("storage of every StatefulSet", () => {
         expect(g.warnings).toEqual([expect.stringMatching(new RegExp(`^streamstack:${server}\\.storageSize: "${was}" -> "50Gi": the provider replaces StatefulSet ${server} \\(its claim template changes\\), ` +
             `and before it deletes the old one \`pulumi up\` grows each claim in place \\(${ordinals.map(i => `${server}-data-${server}-${i}`).join(", ")}:`))]);
         expect(g.warnings[0]).toMatch(/deletes the StatefulSet with --cascade=orphan: the pods keep running/);
-        expect(g.warnings[0]).toMatch(/The cluster's default class must allow expansion .* if it does not, the `up` stops there with nothing changed/);
+        expect(g.warnings[0]).toMatch(/The cluster's default class must allow expansion .* the preview has read the claims' classes and refuses a growth they cannot serve, and the step checks again: if one does not, the `up` stops there with nothing changed/);
         expect(g.warnings[0]).toMatch(/`pulumi destroy` then needs --run-program$/);
     });
 
@@ -292,4 +292,85 @@ test("every refused change is in one message, one line each, and nothing was cha
         expect(message).toMatch(new RegExp(`^  - streamstack:${key.replace(".", "\\.")}: .* refused: .*\\. Instead: `, "m"));
     }
     expect(message).toMatch(/\nNothing was changed\./);
+});
+
+describe("names and selectors (two stacks in one namespace)", () => {
+    test("namePrefix cannot change once deployed: every object would be created anew under other names, with empty claims", () => {
+        for (const [from, to] of [["", "blue"], ["blue", ""], ["blue", "green"]]) {
+            const g = change({ namePrefix: from }, { namePrefix: to });
+            expect(g.refusals).toEqual([expect.objectContaining({ key: "namePrefix", deployed: from, wanted: to, confirmable: false })]);
+            expect(new ChangeError(g.refusals).message).toMatch(/streamstack:namePrefix: .* refused: every object is named after it: .*the old claims, with all the data, stay behind.*Instead: keep it; for a system with namePrefix/);
+        }
+    });
+
+    test("a record the older program wrote (selectors of `app` alone) warns once that the update replaces the workloads, and how the StatefulSets keep their pods", () => {
+        const older = { ...recordOf(parseStackConfig({})) } as Record<string, unknown>;
+        delete older.selector;
+        delete older.namePrefix;
+        const g = guardChanges(readRecord(JSON.parse(JSON.stringify(older))), parseStackConfig({}));
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toHaveLength(1);
+        expect(g.warnings[0]).toMatch(/^streamstack: this stack was deployed by an older program, whose selectors held only the `app` label; this update adds app\.kubernetes\.io\/instance/);
+        expect(g.warnings[0]).toContain("replaces StatefulSets cassandra, zookeeper, kafka: before each delete `pulumi up` deletes it with --cascade=orphan (the pods already carry the label), so no pod goes with it; the new StatefulSet takes the running pods back and then replaces them one at a time");
+        expect(g.warnings[0]).toContain("replaces Deployments ece573-prj04-writer, ece573-prj05-producer, ece573-prj05-consumer: their pods restart once");
+        // What this program records carries the selector keys: the next `up` says nothing.
+        expect(change({}, {}).warnings).toEqual([]);
+    });
+
+    test("the steps and commands a warning or refusal gives name the stack's own objects", () => {
+        const blue = { namePrefix: "blue" };
+        const kafka = change({ ...blue, kafka: { replicas: 5 } }, { ...blue, kafka: { replicas: 3 } }).warnings[0];
+        expect(kafka).toContain("kafka-reassign-partitions in blue-kafka-0 through kubectl");
+        expect(kafka).toContain("`kubectl -n streamstack delete pvc blue-kafka-data-blue-kafka-3 blue-kafka-data-blue-kafka-4`");
+        const cassandra = change({ ...blue, cassandra: { replicas: 4 } }, { ...blue, cassandra: { replicas: 3 } }).warnings[0];
+        expect(cassandra).toMatch(/`pulumi up` decommissions blue-cassandra-3 before/);
+        const storage = change(blue, { ...blue, zookeeper: { storageSize: "2Gi" } }).warnings[0];
+        expect(storage).toContain("the provider replaces StatefulSet blue-zookeeper");
+        expect(storage).toContain("(blue-zookeeper-data-blue-zookeeper-0:");
+        const growth = change({ ...blue, kafka: { replicas: 1, replicationFactor: 1, minInsyncReplicas: 1 } }, { ...blue, kafka: { replicas: 3, replicationFactor: 1, minInsyncReplicas: 1 } }).warnings[0];
+        expect(growth).toContain("`kubectl -n streamstack exec blue-kafka-0 -- bash -c '");
+    });
+});
+
+describe("claim growth checked against the cluster at preview", () => {
+    /** The API server as the check reads it: claims of one class per set, and which classes allow expansion. */
+    const cluster = (classOf: Record<string, string | undefined>, expandable: string[], calls: string[] = []) => async (args: string[]) => {
+        calls.push(args.join(" "));
+        if (args.join(" ") === "-n streamstack get pvc -o json") {
+            return JSON.stringify({ items: Object.entries(classOf).flatMap(([set, cls]) => [0, 1].map(i => ({ metadata: { name: `${set}-data-${set}-${i}` }, spec: cls ? { storageClassName: cls } : {} }))) });
+        }
+        const m = /^get storageclass (\S+) -o jsonpath=\{\.allowVolumeExpansion\}$/.exec(args.join(" "));
+        if (m) return expandable.includes(m[1]) ? "true" : "";
+        throw new Error(`unexpected kubectl ${args.join(" ")}`);
+    };
+
+    test("a claim whose class does not allow expansion is refused at preview, naming the class and how to allow it", async () => {
+        const g = await checkClaimGrowth(deployedWith({}), parseStackConfig({ kafka: { storageSize: "20Gi" } }), cluster({ kafka: "fixed", cassandra: "standard" }, ["standard"]));
+        expect(g.warnings).toEqual([]);
+        expect(g.refusals).toEqual([expect.objectContaining({ key: "kafka.storageSize", deployed: "10Gi", wanted: "20Gi", confirmable: false })]);
+        expect(new ChangeError(g.refusals).message).toMatch(/streamstack:kafka\.storageSize: "10Gi" -> "20Gi" refused: kafka's claims are of class fixed, which does not allow volume expansion .*Instead: keep 10Gi; if the class's provisioner can grow its volumes, allow it \(`kubectl patch storageclass fixed -p '\{"allowVolumeExpansion": true\}'`\) and preview again/);
+    });
+
+    test("claims without a class are refused too; an expandable class passes; nothing that does not grow is read", async () => {
+        const none = await checkClaimGrowth(deployedWith({}), parseStackConfig({ zookeeper: { storageSize: "2Gi" } }), cluster({ zookeeper: undefined }, []));
+        expect(none.refusals.map(r => r.why)).toEqual([expect.stringMatching(/^zookeeper's claims are of class \(none\), which does not allow volume expansion/)]);
+        const ok = await checkClaimGrowth(deployedWith({}), parseStackConfig({ cassandra: { storageSize: "20Gi" } }), cluster({ cassandra: "standard" }, ["standard"]));
+        expect(ok).toEqual({ refusals: [], warnings: [] });
+        const calls: string[] = [];
+        expect(await checkClaimGrowth(deployedWith({}), parseStackConfig({ cassandra: { cpu: "1" } }), cluster({}, [], calls))).toEqual({ refusals: [], warnings: [] });
+        expect(await checkClaimGrowth(undefined, parseStackConfig({ cassandra: { storageSize: "20Gi" } }), cluster({}, [], calls))).toEqual({ refusals: [], warnings: [] });
+        expect(calls).toEqual([]);
+    });
+
+    test("a prefixed stack's claims are the ones read", async () => {
+        const blue = { namePrefix: "blue" };
+        const g = await checkClaimGrowth(deployedWith(blue), parseStackConfig({ ...blue, kafka: { storageSize: "20Gi" } }), cluster({ kafka: "fixed", "blue-kafka": "standard" }, ["standard"]));
+        expect(g).toEqual({ refusals: [], warnings: [] });
+    });
+
+    test("a cluster that cannot be read is a warning that `up` checks again, not a refusal", async () => {
+        const g = await checkClaimGrowth(deployedWith({}), parseStackConfig({ kafka: { storageSize: "20Gi" } }), async () => { throw new Error("kubectl -n streamstack get pvc -o json failed: The connection to the server 127.0.0.1:6443 was refused"); });
+        expect(g.refusals).toEqual([]);
+        expect(g.warnings).toEqual(["streamstack:kafka.storageSize: could not read the storage classes of kafka's claims now (kubectl -n streamstack get pvc -o json failed: The connection to the server 127.0.0.1:6443 was refused): `pulumi up` checks them again before it changes anything"]);
+    });
 });

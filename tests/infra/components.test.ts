@@ -1,10 +1,10 @@
 // Each component on its own, under Pulumi's mocks: the hardening the reference lacked
 // (probes, disruption budgets, spreading, drain on shutdown, non-root apps) is really there.
-import { Cassandra, cassandraReadyScript, Clients, Kafka, kafkaReadyScript, parseStackConfig, Placement, Writer, Zookeeper } from "../../infra";
+import { Cassandra, cassandraReadyScript, Clients, Kafka, kafkaReadyScript, namesOf, parseStackConfig, Placement, Writer, Zookeeper } from "../../infra";
 import { zookeeperStartScript } from "../../infra/zookeeper";
 import { containerOf, envOf, render, T } from "../program/render";
 
-const placement: Placement = { namespace: "ns1", clusterDomain: "cluster.local", instance: "test" };
+const placement: Placement = { namespace: "ns1", clusterDomain: "cluster.local", instance: "test", names: namesOf("") };
 const defaults = parseStackConfig({});
 
 describe("Cassandra", () => {
@@ -34,9 +34,9 @@ describe("Cassandra", () => {
     test("has a PodDisruptionBudget of one and spreads its pods over nodes", async () => {
         const r = await render("test", {}, () => { new Cassandra("cassandra", { placement, config: defaults.cassandra }); });
         const pdb = r.get(T.pdb, "cassandra");
-        expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: "cassandra" } } });
+        expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: "cassandra", "app.kubernetes.io/instance": "test" } } });
         const spread = r.get(T.statefulSet, "cassandra").spec.template.spec.topologySpreadConstraints[0];
-        expect(spread).toMatchObject({ topologyKey: "kubernetes.io/hostname", maxSkew: 1, labelSelector: { matchLabels: { app: "cassandra" } } });
+        expect(spread).toMatchObject({ topologyKey: "kubernetes.io/hostname", maxSkew: 1, labelSelector: { matchLabels: { app: "cassandra", "app.kubernetes.io/instance": "test" } } });
     });
 
     test("carries Kubernetes' recommended labels", async () => {

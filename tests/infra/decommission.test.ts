@@ -30,7 +30,7 @@ test("nodetool netstats' mode line is read", () => {
 test("the leaving nodes are decommissioned one at a time, highest ordinal first, each checked afterwards, with nodetool's small heap", async () => {
     const { kubectl, calls } = standInKubectl({ "cassandra-3": "NORMAL", "cassandra-4": "NORMAL" });
     const logs: string[] = [];
-    await decommissionLeaving(kubectl, "ns", 5, 3, m => logs.push(m));
+    await decommissionLeaving(kubectl, "ns", "cassandra", 5, 3, m => logs.push(m));
     expect(calls).toEqual([
         "cassandra-4: nodetool netstats", "cassandra-4: nodetool decommission", "cassandra-4: nodetool netstats",
         "cassandra-3: nodetool netstats", "cassandra-3: nodetool decommission", "cassandra-3: nodetool netstats",
@@ -41,19 +41,19 @@ test("the leaving nodes are decommissioned one at a time, highest ordinal first,
 
 test("a node an earlier, failed `up` already decommissioned is skipped", async () => {
     const { kubectl, calls } = standInKubectl({ "cassandra-3": "NORMAL", "cassandra-4": "DECOMMISSIONED" });
-    await decommissionLeaving(kubectl, "ns", 5, 3, () => undefined);
+    await decommissionLeaving(kubectl, "ns", "cassandra", 5, 3, () => undefined);
     expect(calls).toEqual(["cassandra-4: nodetool netstats", "cassandra-3: nodetool netstats", "cassandra-3: nodetool decommission", "cassandra-3: nodetool netstats"]);
 });
 
 test("a refused decommission stops the step with nodetool's reason, and the next node is not touched", async () => {
     const { kubectl, calls } = standInKubectl({ "cassandra-1": "NORMAL", "cassandra-2": "NORMAL" }, "cassandra-2");
-    await expect(decommissionLeaving(kubectl, "ns", 3, 1, () => undefined)).rejects.toThrow(/Not enough live nodes to maintain replication factor in keyspace system_distributed/);
+    await expect(decommissionLeaving(kubectl, "ns", "cassandra", 3, 1, () => undefined)).rejects.toThrow(/Not enough live nodes to maintain replication factor in keyspace system_distributed/);
     expect(calls).toEqual(["cassandra-2: nodetool netstats", "cassandra-2: nodetool decommission"]);
 });
 
 test("a node still in the ring after decommission returned is an error, not a shrink", async () => {
     const kubectl: Kubectl = async args => (args[args.length - 1].endsWith("netstats") ? "Mode: LEAVING\n" : "");
-    await expect(decommissionLeaving(kubectl, "ns", 4, 3, () => undefined)).rejects.toThrow(/cassandra-3: nodetool decommission returned but its mode is LEAVING, not DECOMMISSIONED/);
+    await expect(decommissionLeaving(kubectl, "ns", "cassandra", 4, 3, () => undefined)).rejects.toThrow(/cassandra-3: nodetool decommission returned but its mode is LEAVING, not DECOMMISSIONED/);
 });
 
 describe("the step the StatefulSet's beforeUpdate hook runs", () => {
@@ -63,13 +63,13 @@ describe("the step the StatefulSet's beforeUpdate hook runs", () => {
 
     test("a lower replica count decommissions the nodes it removes", async () => {
         const { kubectl, calls } = standInKubectl({ "cassandra-3": "NORMAL" });
-        await decommissionStep("ns", () => kubectl)(hookArgs(4, 3));
+        await decommissionStep("ns", "cassandra", () => kubectl)(hookArgs(4, 3));
         expect(calls).toContain("cassandra-3: nodetool decommission");
     });
 
     test("an update that does not lower the count runs nothing", async () => {
         const { kubectl, calls } = standInKubectl({});
-        const step = decommissionStep("ns", () => kubectl);
+        const step = decommissionStep("ns", "cassandra", () => kubectl);
         await step(hookArgs(3, 4));
         await step(hookArgs(3, 3));
         await step({ ...hookArgs(3, 3), oldInputs: undefined });

@@ -2,7 +2,7 @@
 // driven through a stand-in for kubectl that answers as the API server and a resizer would.
 // On real pods: tests/e2e/system.test.ts, "kafka.storageSize".
 import * as pulumi from "@pulumi/pulumi";
-import { claimSizeOf, expandClaims, expansionStep, Kubectl } from "../../infra";
+import { claimSizeOf, expandClaims, expansionStep, Kubectl, podsFitSelector } from "../../infra";
 
 interface StandIn {
     kubectl: Kubectl;
@@ -57,6 +57,8 @@ function standIn(opts: { sizes: string[]; expandable?: boolean; fsResize?: boole
 }
 
 const fast = { pollMs: 1, timeoutMs: 200 };
+/** The selector the program now gives StatefulSet kafka of stack dev. */
+const SELECTOR = { app: "kafka", "app.kubernetes.io/instance": "dev" };
 
 test("every claim is patched, each waited for until it has grown, then the StatefulSet is deleted with its pods orphaned; no pod restarts", async () => {
     const { kubectl, calls } = standIn({ sizes: ["1Gi", "1Gi", "1Gi"], growAfter: 2 });
@@ -115,11 +117,39 @@ describe("the hook's step", () => {
     test("runs only when the program now asks for larger claims; any other delete goes ahead untouched", async () => {
         let called = 0;
         const kubectl = () => (async () => { called++; return ""; }) as Kubectl;
-        for (const was of ["20Gi", "20480Mi", "40Gi"]) await expansionStep("ns", "kafka", "20Gi", kubectl)(args(was));
-        await expansionStep("ns", "kafka", "20Gi", kubectl)(args());
+        for (const was of ["20Gi", "20480Mi", "40Gi"]) await expansionStep("ns", "kafka", "20Gi", SELECTOR, kubectl)(args(was));
+        await expansionStep("ns", "kafka", "20Gi", SELECTOR, kubectl)(args());
         expect(called).toBe(0);
         const { kubectl: k, calls } = standIn({ sizes: ["10Gi"] });
-        await expansionStep("ns", "kafka", "20Gi", () => k)(args("10Gi"));
+        await expansionStep("ns", "kafka", "20Gi", SELECTOR, () => k)(args("10Gi"));
         expect(calls[calls.length - 1]).toBe("delete statefulset kafka --cascade=orphan --ignore-not-found --wait=true");
+    });
+});
+
+describe("a selector change (a StatefulSet an older program made with an `app`-only selector)", () => {
+    const podLabels = { app: "kafka", "app.kubernetes.io/name": "kafka", "app.kubernetes.io/instance": "dev" };
+    const old = (selector: Record<string, string>, labels: Record<string, string> = podLabels, size = "20Gi") => ({
+        spec: { selector: { matchLabels: selector }, template: { metadata: { labels } }, volumeClaimTemplates: [{ spec: { resources: { requests: { storage: size } } } }] },
+    });
+
+    test("its pods fit the new selector when they carry every label of it", () => {
+        expect(podsFitSelector(old({ app: "kafka" }), SELECTOR)).toBe(true);
+        expect(podsFitSelector(old(SELECTOR), SELECTOR)).toBe(false); // no selector change: not a replacement of this kind
+        expect(podsFitSelector(old({ app: "kafka" }, { app: "kafka" }), SELECTOR)).toBe(false); // pods without the instance
+        expect(podsFitSelector(old({ app: "kafka" }, { ...podLabels, "app.kubernetes.io/instance": "other" }), SELECTOR)).toBe(false);
+        expect(podsFitSelector(undefined, SELECTOR)).toBe(false);
+    });
+
+    test("the step deletes only the StatefulSet, with --cascade=orphan, so the new one adopts the running pods", async () => {
+        jest.spyOn(pulumi.log, "info").mockImplementation(async () => undefined);
+        const calls: string[] = [];
+        const step = expansionStep("ns", "kafka", "20Gi", SELECTOR, () => async a => { calls.push(a.join(" ")); return ""; });
+        await step({ urn: "u", id: "kafka", name: "kafka-statefulset", type: "kubernetes:apps/v1:StatefulSet", oldInputs: old({ app: "kafka" }) });
+        expect(calls).toEqual(["-n ns delete statefulset kafka --cascade=orphan --ignore-not-found --wait=true"]);
+        // Pods that would not fit: the delete goes ahead as the provider makes it.
+        calls.length = 0;
+        await step({ urn: "u", id: "kafka", name: "kafka-statefulset", type: "kubernetes:apps/v1:StatefulSet", oldInputs: old({ app: "kafka" }, { app: "kafka" }) });
+        expect(calls).toEqual([]);
+        jest.restoreAllMocks();
     });
 });

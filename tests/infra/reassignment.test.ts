@@ -110,7 +110,7 @@ test("a reassignment replaced by another stops the step at once", async () => {
 
 test("the hook's step does nothing unless the StatefulSet's replicas go down", async () => {
     let called = 0;
-    const step = reassignStep("ns", () => async () => { called++; return DESCRIBE; });
+    const step = reassignStep("ns", "kafka", () => async () => { called++; return DESCRIBE; });
     const args = (from: number, to: number) => ({ urn: "u", id: "kafka", name: "kafka", type: "kubernetes:apps/v1:StatefulSet", oldInputs: { spec: { replicas: from } }, newInputs: { spec: { replicas: to } } });
     await step(args(3, 3));
     await step(args(3, 4));
@@ -118,9 +118,9 @@ test("the hook's step does nothing unless the StatefulSet's replicas go down", a
     expect(called).toBe(0);
 });
 
-test("the step runs Kafka's tools in kafka-0 with a heap of their own, not the broker's", async () => {
+test("the step runs Kafka's tools in the set's pod 0 (blue-kafka-0 for prefix blue) with a heap of their own, not the broker's", async () => {
     const seen: string[][] = [];
-    const step = reassignStep("ns", () => async a => { seen.push(a); return ""; });
+    const step = reassignStep("ns", "blue-kafka", () => async a => { seen.push(a); return ""; });
     await step({ urn: "u", id: "kafka", name: "kafka", type: "kubernetes:apps/v1:StatefulSet", oldInputs: { spec: { replicas: 4 } }, newInputs: { spec: { replicas: 3 } } });
-    expect(seen).toEqual([["-n", "ns", "exec", "kafka-0", "-c", "kafka", "--", "bash", "-c", "export KAFKA_HEAP_OPTS=-Xmx128M; kafka-topics --bootstrap-server localhost:9092 --describe"]]);
+    expect(seen).toEqual([["-n", "ns", "exec", "blue-kafka-0", "-c", "kafka", "--", "bash", "-c", "export KAFKA_HEAP_OPTS=-Xmx128M; kafka-topics --bootstrap-server localhost:9092 --describe"]]);
 });

@@ -1,10 +1,10 @@
 // The three server StatefulSets under Pulumi's mocks: who their pods run as, how long `pulumi up` waits
 // for a rollout, and how their pods spread, as issue 9 asks.
 import * as pulumi from "@pulumi/pulumi";
-import { Cassandra, Kafka, parseStackConfig, Placement, Zookeeper } from "../../infra";
+import { Cassandra, Kafka, namesOf, parseStackConfig, Placement, Zookeeper } from "../../infra";
 import { containerOf, render, T } from "../program/render";
 
-const placement: Placement = { namespace: "ns1", clusterDomain: "cluster.local", instance: "test" };
+const placement: Placement = { namespace: "ns1", clusterDomain: "cluster.local", instance: "test", names: namesOf("") };
 
 /** Renders the three servers and keeps the resource options each StatefulSet was registered with. */
 async function renderServers(config: Record<string, unknown> = {}) {
@@ -82,7 +82,7 @@ describe("spreading that keeps quorum when a node is lost, and still runs on one
         const { r } = await renderServers();
         for (const sts of SERVERS) {
             const pod = r.get(T.statefulSet, sts).spec.template.spec;
-            const selector = { matchLabels: { app: sts } };
+            const selector = { matchLabels: { app: sts, "app.kubernetes.io/instance": "test" } };
             expect(pod.topologySpreadConstraints).toEqual([
                 { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: selector },
             ]);

@@ -1,7 +1,7 @@
 // The program reads what its own stack deployed last (the `deployed` output, through a StackReference
 // to itself) before it registers anything, and records what it deploys for the next run.
 import * as pulumi from "@pulumi/pulumi";
-import { deployChecked, loadConfig, recordOf, parseStackConfig } from "../../infra";
+import { deployChecked, Kubectl, loadConfig, recordOf, parseStackConfig } from "../../infra";
 import { render, Rendered, T } from "./render";
 
 const STACK_REFERENCE = "pulumi:pulumi:StackReference";
@@ -14,11 +14,11 @@ beforeEach(() => {
 afterEach(() => jest.restoreAllMocks());
 
 /** `pulumi up` of the stack whose last update left `previousOutputs`, with config `config`. */
-async function up(config: Record<string, unknown>, previousOutputs?: Record<string, unknown>): Promise<{ r: Rendered; error?: string }> {
+async function up(config: Record<string, unknown>, previousOutputs?: Record<string, unknown>, kubectl?: Kubectl): Promise<{ r: Rendered; error?: string }> {
     let error: string | undefined;
     const r = await render("dev", config, async () => {
         try {
-            return await deployChecked(loadConfig()) as any;
+            return await deployChecked(loadConfig(), kubectl && (() => kubectl)) as any;
         } catch (e) {
             error = (e as Error).message;
         }
@@ -77,4 +77,24 @@ test("a stack last updated by a program that recorded nothing is told that nothi
     const { error } = await up({ zookeeper: { replicas: 3 } }, { namespace: "streamstack" });
     expect(error).toBeUndefined();
     expect(warnings).toEqual([expect.stringMatching(/has outputs but no `deployed` record .*nothing is compared/)]);
+});
+
+test("a claim growth the storage class cannot serve is refused by the preview itself, with the other refusals, before anything is registered", async () => {
+    // The cluster as kubectl reads it: kafka's claims are of a class without volume expansion.
+    const kubectl: Kubectl = async args => {
+        if (args.join(" ") === "-n streamstack get pvc -o json") return JSON.stringify({ items: [0, 1, 2].map(i => ({ metadata: { name: `kafka-data-kafka-${i}` }, spec: { storageClassName: "fixed" } })) });
+        if (args.join(" ") === "get storageclass fixed -o jsonpath={.allowVolumeExpansion}") return "false";
+        throw new Error(`unexpected kubectl ${args.join(" ")}`);
+    };
+    const { r, error } = await up({ kafka: { storageSize: "20Gi" }, cassandra: { clusterName: "other" } }, deployedBy({}), kubectl);
+    expect(error).toMatch(/^Refused changes to what this stack has deployed \(2\):/);
+    expect(error).toContain('streamstack:kafka.storageSize: "10Gi" -> "20Gi" refused: kafka\'s claims are of class fixed, which does not allow volume expansion');
+    expect(error).toContain("streamstack:cassandra.clusterName:");
+    expect(kubernetesAndDocker(r)).toEqual([]);
+    expect(warnings).toEqual([]); // not the guard's "grows each claim in place"
+    // With an expandable class the same growth goes ahead, with the guard's warning.
+    const growable: Kubectl = async args => (args[0] === "get" ? "true" : kubectl(args));
+    const ok = await up({ kafka: { storageSize: "20Gi" } }, deployedBy({}), growable);
+    expect(ok.error).toBeUndefined();
+    expect(warnings).toEqual([expect.stringMatching(/^streamstack:kafka\.storageSize: "10Gi" -> "20Gi": the provider replaces StatefulSet kafka/)]);
 });

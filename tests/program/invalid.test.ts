@@ -41,6 +41,10 @@ const cases: [string, Record<string, unknown>, RegExp[]][] = [
     ["malformed memory limit", { cassandra: { memoryLimit: "2 gigs" } }, [/streamstack:cassandra\.memoryLimit: must be a Kubernetes memory quantity such as 512Mi or 1Gi \(got "2 gigs"\)/]],
     ["heap above the memory limit", { cassandra: { memory: "256Mi", memoryLimit: "400Mi" } }, [/streamstack:cassandra\.maxHeapSize: must not exceed cassandra\.memoryLimit \(400Mi\), the container's memory limit \(got 512M\)/]],
     ["unknown image platform", { images: { platform: "arm64" } }, [/streamstack:images\.platform: must be one of linux\/amd64, linux\/arm64, .* \(got "arm64"\)/]],
+    ["a name prefix with capitals", { namePrefix: "Blue" }, [/streamstack:namePrefix: must be empty \(the course's names\) or a name prefix: a lowercase letter, then up to 19 lowercase letters, digits or '-', not ending in '-' \(got "Blue"\)/]],
+    ["a name prefix that begins with a digit", { namePrefix: "1st" }, [/streamstack:namePrefix: must be empty .* \(got "1st"\)/]],
+    ["a name prefix that ends in '-'", { namePrefix: "blue-" }, [/streamstack:namePrefix: must be empty .* \(got "blue-"\)/]],
+    ["a name prefix of 21 characters", { namePrefix: "a".repeat(21) }, [/streamstack:namePrefix: must be empty .*up to 19 lowercase letters.* \(got "a{21}"\)/]],
     ["bad registry", { images: { registry: "http://localhost:5001" } }, [/streamstack:images\.registry: must be a registry host\[:port\]/]],
 ];
 

@@ -42,7 +42,7 @@ describe("kvs.enabled true", () => {
         expect(c.readinessProbe.exec.command[2]).toBe("pg_isready -q -h 127.0.0.1 -p 5432 -U kvs -d kvs");
         expect(c.resources).toEqual({ requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "250m", memory: "512Mi" } });
         expect(r.get(T.service, "postgres-service").spec).toMatchObject({ clusterIP: "None", ports: [{ name: "postgres", port: 5432, targetPort: 5432 }] });
-        expect(r.get(T.pdb, "postgres").spec.selector.matchLabels).toEqual({ app: "postgres" });
+        expect(r.get(T.pdb, "postgres").spec.selector.matchLabels).toEqual({ app: "postgres", "app.kubernetes.io/instance": "dev" });
     });
 
     test("the password reaches both pods only through Secret kvs-postgres, never as a plain env value or an output", () => {

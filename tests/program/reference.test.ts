@@ -15,11 +15,11 @@ describe("the default stack reproduces the reference system", () => {
         expect(r.ofType(T.namespace)).toHaveLength(0);
     });
 
-    test("Cassandra: headless Service cassandra-service on 9042, selector app=cassandra", () => {
+    test("Cassandra: headless Service cassandra-service on 9042, selector app=cassandra (and the stack, as every selector)", () => {
         const svc = r.get(T.service, "cassandra-service");
         expect(svc.metadata.namespace).toBe("default");
         expect(svc.spec.clusterIP).toBe("None");
-        expect(svc.spec.selector).toEqual({ app: "cassandra" });
+        expect(svc.spec.selector).toEqual({ app: "cassandra", "app.kubernetes.io/instance": "dev" });
         expect(svc.spec.ports.map((p: any) => p.port)).toContain(9042);
         expect(svc.spec.publishNotReadyAddresses).toBe(true);
     });
@@ -48,7 +48,7 @@ describe("the default stack reproduces the reference system", () => {
     test("ZooKeeper: zookeeper-service on 2181, StatefulSet of 1 cp-zookeeper:7.3.5 with ZOOKEEPER_CLIENT_PORT", () => {
         const svc = r.get(T.service, "zookeeper-service");
         expect(svc.spec.clusterIP).toBe("None");
-        expect(svc.spec.selector).toEqual({ app: "zookeeper" });
+        expect(svc.spec.selector).toEqual({ app: "zookeeper", "app.kubernetes.io/instance": "dev" });
         expect(svc.spec.ports.map((p: any) => p.port)).toContain(2181);
         const sts = r.get(T.statefulSet, "zookeeper");
         expect(sts.spec.replicas).toBe(1);
@@ -59,7 +59,7 @@ describe("the default stack reproduces the reference system", () => {
     test("Kafka: kafka-service on 9092, 3 cp-kafka:7.3.5 brokers with the reference env and a 10Gi claim", () => {
         const svc = r.get(T.service, "kafka-service");
         expect(svc.spec.clusterIP).toBe("None");
-        expect(svc.spec.selector).toEqual({ app: "kafka" });
+        expect(svc.spec.selector).toEqual({ app: "kafka", "app.kubernetes.io/instance": "dev" });
         expect(svc.spec.ports.map((p: any) => p.port)).toEqual([9092]);
         const sts = r.get(T.statefulSet, "kafka");
         expect(sts.spec.replicas).toBe(3);
