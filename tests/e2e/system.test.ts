@@ -651,7 +651,7 @@ test("cassandra.replicas 4 -> 3: the step `pulumi up` runs first decommissions c
     const guarded = guardChanges(readRecord(JSON.parse(JSON.stringify(recordOf(parseStackConfig(base, new Set(SECRET_KEYS)))))), parseStackConfig(configWith({ cassandra: { ...base.cassandra, replicas: 3 } }), new Set(SECRET_KEYS)));
     expect([guarded.refusals, guarded.warnings]).toEqual([[], [expect.stringMatching(/^streamstack:cassandra\.replicas: 4 -> 3: `pulumi up` decommissions cassandra-3/)]]);
     const t0 = Date.now();
-    await decommissionStep(ns, () => async args => kubectlOk(args))({
+    await decommissionStep(ns, "cassandra", () => async args => kubectlOk(args))({
         urn: "e2e", id: "cassandra", name: "cassandra-statefulset", type: "kubernetes:apps/v1:StatefulSet",
         oldInputs: { spec: { replicas: 4 } }, newInputs: { spec: { replicas: 3 } },
     });
@@ -705,7 +705,7 @@ test("kafka.replicas 3 -> 4 -> 3: the step `pulumi up` runs first moves every re
     const guarded = guardChanges(readRecord(JSON.parse(JSON.stringify(recordOf(parseStackConfig(base, new Set(SECRET_KEYS)))))), parseStackConfig(configWith({ kafka: { replicas: 3 } }), new Set(SECRET_KEYS)));
     expect([guarded.refusals, guarded.warnings]).toEqual([[], [expect.stringMatching(/^streamstack:kafka\.replicas: 4 -> 3: `pulumi up` moves every partition replica off broker 3 /)]]);
     const t0 = Date.now();
-    await reassignStep(ns, () => async args => kubectlOk(args))({
+    await reassignStep(ns, "kafka", () => async args => kubectlOk(args))({
         urn: "e2e", id: "kafka", name: "kafka-statefulset", type: "kubernetes:apps/v1:StatefulSet",
         oldInputs: { spec: { replicas: 4 } }, newInputs: { spec: { replicas: 3 } },
     });
@@ -752,7 +752,7 @@ test("kafka.storageSize 10Gi -> 12Gi: the step `pulumi up` runs before the State
     // The claim template changes, so the provider replaces the StatefulSet (delete, then create: it has a
     // fixed name); the beforeDelete hook's step runs as the engine would run it, before that delete.
     const t0 = Date.now();
-    await expansionStep(ns, "kafka", "12Gi", () => async args => kubectlOk(args))({
+    await expansionStep(ns, "kafka", "12Gi", { app: "kafka", "app.kubernetes.io/instance": "e2e" }, () => async args => kubectlOk(args))({
         urn: "e2e", id: "kafka", name: "kafka-statefulset", type: "kubernetes:apps/v1:StatefulSet",
         oldInputs: { spec: { volumeClaimTemplates: [{ spec: { resources: { requests: { storage: was } } } }] } },
     });
@@ -809,6 +809,62 @@ test("clients.producerReplicas 0 while the app topic does not exist yet (as on a
         await eventually(`one ${app} pod`, 5 * MIN, () => podOf(app), () => true);
     }
 }, 30 * MIN);
+
+test("a second stack (namePrefix blue: 1 Cassandra node, 1 broker) in the same namespace runs a system of its own beside this one, which goes on untouched; removing it leaves this one running", async () => {
+    await systemWhole();
+    const BLUE = "e2e-blue";
+    const mine = (app: string) => `app=${app},app.kubernetes.io/instance=e2e`;
+    const blues = (app: string) => `app=${app},app.kubernetes.io/instance=${BLUE}`;
+    const onePod = (selector: string) => eventually(`one running pod ${selector}`, 5 * MIN, () => pods(ns, selector).filter(p => p.phase === "Running" && !p.terminating), p => p.length === 1).then(p => p[0].name);
+    const devPods = Object.fromEntries(pods(ns).map(p => [p.name, p.uid]));
+    // Restarts of this stack's app pods only (`app=` alone would count the second stack's too).
+    const devRestarts = () => Object.fromEntries([WRITER, PRODUCER, CONSUMER, KVS].map(app => [app, pods(ns, mine(app)).reduce((n, p) => n + p.restarts, 0)]));
+    const restarts0 = devRestarts();
+    const [writer, consumer] = [await onePod(mine(WRITER)), await onePod(mine(CONSUMER))];
+    const [rows0, received0] = [writerRows(writer), received(consumer)];
+    // A small system of its own: the ring, the ensemble and the brokers sized to one member each; the
+    // namespace stays the first stack's; no kvs.
+    const blue = {
+        ...configWith({
+            cassandra: { replicas: 1 }, writer: { replicationFactor: 1 },
+            kafka: { replicas: 1, replicationFactor: 1, minInsyncReplicas: 1 },
+        }),
+        namePrefix: "blue", createNamespace: false, kvs: { enabled: false },
+    };
+    const objects = await manifests(BLUE, blue);
+    expect(objects.filter(o => o.kind === "Namespace")).toEqual([]);
+    expect(objects.filter(o => !o.metadata.name.startsWith("blue-"))).toEqual([]);
+    const t0 = Date.now();
+    const r = apply(objects);
+    if (r.status !== 0) throw new Error(`apply failed: ${r.stderr}`);
+    try {
+        for (const app of ["cassandra", "zookeeper", "kafka", WRITER, PRODUCER, CONSUMER]) await waitPodsReady(ns, blues(app), 1, 15 * MIN);
+        timings.push(["second stack (1 node, 1 broker) applied -> all 6 pods Ready", seconds(Date.now() - t0)]);
+        // Two rings, two Kafka clusters: each lists its own members only.
+        expect(upNormal(exec(ns, "blue-cassandra-0", ["nodetool", "status"]))).toEqual([podNamed("blue-cassandra-0").ip]);
+        expect(upNormal(nodetoolStatus()).sort()).toEqual(pods(ns, mine("cassandra")).map(p => p.ip).sort());
+        expect(exec(ns, "blue-zookeeper-0", ["zookeeper-shell", "localhost:2181", "ls", "/brokers/ids"]).trim().split("\n").pop()).toBe("[0]");
+        expect(brokerIds()).toBe("[0, 1, 2]");
+        // Its apps work against its own servers.
+        const [blueWriter, blueConsumer] = [await onePod(blues(WRITER)), await onePod(blues(CONSUMER))];
+        await eventually("the blue writer writing", 5 * MIN, () => writerRows(blueWriter), n => n > 0);
+        await eventually("the blue consumer receiving", 5 * MIN, () => received(blueConsumer), n => n > 0);
+        const topic = exec(ns, "blue-kafka-0", ["kafka-topics", "--bootstrap-server", "localhost:9092", "--describe", "--topic", "test"]);
+        expect(topic).toMatch(/ReplicationFactor:\s*1/);
+        // This stack's apps went on, none restarted, and not one of its pods was replaced.
+        expect([writerRows(writer) > rows0, received(consumer) > received0]).toEqual([true, true]);
+        expect(devRestarts()).toEqual(restarts0);
+        expect(Object.fromEntries(pods(ns).filter(p => !p.name.startsWith("blue-")).map(p => [p.name, p.uid]))).toEqual(devPods);
+    } finally {
+        // The second stack goes (its `pulumi destroy`), claims included.
+        kubectl(["delete", "--wait=true", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+        await eventually("the blue pods gone", 5 * MIN, () => pods(ns, `app.kubernetes.io/instance=${BLUE}`).length, n => n === 0);
+        kubectl(["-n", ns, "delete", "pvc", "-l", `app.kubernetes.io/instance=${BLUE}`, "--wait=false"]);
+    }
+    expect(Object.fromEntries(pods(ns).map(p => [p.name, p.uid]))).toEqual(devPods);
+    const rows1 = writerRows(writer);
+    await eventually("this stack's writer still writing", 3 * MIN, () => writerRows(writer), n => n > rows1);
+}, 40 * MIN);
 
 test("rates in pods beside the loopback bench, and each pod's memory (printed, not asserted)", async () => {
     const rate = async (pod: string, name: string) => {
