@@ -501,12 +501,15 @@ const RULES: readonly Rule[] = [
 
 /**
  * Compares the config with what is deployed (`previous`, undefined on a new stack: nothing to compare)
- * and returns the changes refused (unless confirmed, see CONFIRMABLE_KEYS) and the warnings to show.
+ * and returns the changes refused (unless confirmed, see CONFIRMABLE_KEYS) and the warnings to show,
+ * none for the keys in `refusedElsewhere`.
  */
-export function guardChanges(previous: PreviousRecord | undefined, config: StackConfig): Guarded {
+export function guardChanges(previous: PreviousRecord | undefined, config: StackConfig, refusedElsewhere: readonly string[] = []): Guarded {
     if (previous === undefined) return { refusals: [], warnings: [] };
     const refused: Refusal[] = [];
     const warnings: string[] = [];
+    // A key another check refused (checkClaimGrowth) gets no warning describing its change going ahead.
+    const quiet = new Set(refusedElsewhere);
     const context: Context = {
         d: previous,
         n: recordOf(config),
@@ -514,7 +517,7 @@ export function guardChanges(previous: PreviousRecord | undefined, config: Stack
         names: namesOf(previous.namePrefix ?? config.namePrefix),
         kubectl: `kubectl -n ${previous.namespace ?? config.namespace}`,
         refuse: r => refused.push(r),
-        warn: (key, from, to, text) => warnings.push(`${PROJECT}:${key}: ${show(from)} -> ${show(to)}: ${text}`),
+        warn: (key, from, to, text) => { if (!quiet.has(key)) warnings.push(`${PROJECT}:${key}: ${show(from)} -> ${show(to)}: ${text}`); },
         note: text => warnings.push(`${PROJECT}: ${text}`),
     };
     for (const rule of RULES) rule(context);

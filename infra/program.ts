@@ -42,12 +42,12 @@ export async function deployChecked(config: StackConfig, kubectl: (() => Kubectl
     const badStack = instanceProblem(pulumi.getStack());
     if (badStack !== undefined) throw new ConfigError([badStack]);
     const previous = await readPreviousRecord();
-    const guarded = guardChanges(previous, config);
     // Reads the cluster (kubectl, as the hooks): only where an engine runs the program, or a test hands one in.
     const claims = kubectl ? await checkClaimGrowth(previous, config, kubectl()) : { refusals: [], warnings: [] };
+    // A growth refused there gets no warning from the guard describing it going ahead.
+    const guarded = guardChanges(previous, config, claims.refusals.map(r => r.key));
     const refusals = [...guarded.refusals, ...claims.refusals];
-    // A growth refused here drops the guard's warning that described it going ahead.
-    const warnings = [...guarded.warnings.filter(w => !claims.refusals.some(r => w.startsWith(`${PROJECT}:${r.key}: `))), ...claims.warnings];
+    const warnings = [...guarded.warnings, ...claims.warnings];
     for (const w of warnings) pulumi.log.warn(w);
     if (refusals.length > 0) throw new ChangeError(refusals);
     return deployStack(config);

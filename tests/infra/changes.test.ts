@@ -368,6 +368,14 @@ describe("claim growth checked against the cluster at preview", () => {
         expect(g).toEqual({ refusals: [], warnings: [] });
     });
 
+    test("a growth refused there is not also described by the guard as going ahead; other keys keep their warnings", () => {
+        const config = parseStackConfig({ kafka: { storageSize: "20Gi" }, zookeeper: { storageSize: "2Gi" } });
+        expect(guardChanges(deployedWith({}), config).warnings.map(w => w.split(":")[1])).toEqual(["zookeeper.storageSize", "kafka.storageSize"]);
+        const g = guardChanges(deployedWith({}), config, ["kafka.storageSize"]);
+        expect(g.warnings.map(w => w.split(":")[1])).toEqual(["zookeeper.storageSize"]);
+        expect(g.refusals).toEqual([]);
+    });
+
     test("a cluster that cannot be read is a warning that `up` checks again, not a refusal", async () => {
         const g = await checkClaimGrowth(deployedWith({}), parseStackConfig({ kafka: { storageSize: "20Gi" } }), async () => { throw new Error("kubectl -n streamstack get pvc -o json failed: The connection to the server 127.0.0.1:6443 was refused"); });
         expect(g.refusals).toEqual([]);
