@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { PROJECT, StackConfig } from "./config";
 import { BROKER_PORT } from "./kafka";
-import type { Kubectl } from "./decommission";
+import { leavingOrdinals, type Kubectl } from "./decommission";
 import { unexpandableClasses } from "./expansion";
 import { INSTANCE_LABEL, Names, namesOf } from "./meta";
 import { isLarger, parseQuantity } from "./quantity";
@@ -267,16 +267,13 @@ const brokerDefaultPartitions: Rule = ({ d, n, config, warn }) => {
         "(auto-created on first use, or created without a count), and topics that exist keep theirs." + app);
 };
 
-/** Leaving brokers by id (= pod ordinal): from `to` up to `from - 1`. */
-const leaving = (from: number, to: number) => Array.from({ length: from - to }, (_, i) => to + i);
-
 const kafkaScaleDown: Rule = ({ d, n, names, kubectl, refuse, warn }) => {
     const from = d.kafka?.replicas;
     const to = n.kafka.replicas;
     if (from === undefined || to >= from) return;
-    const ids = leaving(from, to);
+    const ids = leavingOrdinals(from, to);
     const one = ids.length === 1;
-    const stay = leaving(to, 0).join(",");
+    const stay = Array.from({ length: to }, (_, i) => i).join(",");
     const step = `\`pulumi up\` moves every partition replica off broker${one ? "" : "s"} ${ids.join(", ")} (broker id = pod ordinal) onto brokers ${stay} before the StatefulSet shrinks ` +
         `(kafka-reassign-partitions in ${names.kafka}-0 through kubectl, with the stack's kubernetes:context; infra/reassignment.ts) and waits until every reassignment is complete; ` +
         "if a topic has more replicas than brokers stay, or a reassignment fails, the StatefulSet is left as it is. " +
@@ -350,7 +347,7 @@ const cassandraScaleDown: Rule = ({ d, n, names, kubectl, refuse, warn }) => {
     const from = d.cassandra?.replicas;
     const to = n.cassandra.replicas;
     if (from === undefined || to >= from) return;
-    const pods = leaving(from, to).reverse().map(i => `${names.cassandra}-${i}`);
+    const pods = leavingOrdinals(from, to).reverse().map(i => `${names.cassandra}-${i}`);
     const one = pods.length === 1;
     const step = `\`pulumi up\` decommissions ${pods.join(", then ")} before the StatefulSet shrinks (\`nodetool decommission\` through kubectl, with the stack's kubernetes:context; ` +
         `each streams its data to the nodes that stay, minutes per node, and the StatefulSet is left as it is if one fails); ` +

@@ -64,6 +64,9 @@ export async function decommissionLeaving(kubectl: Kubectl, namespace: string, s
     }
 }
 
+/** The ordinals a StatefulSet going from `from` to `to` replicas removes (its highest), lowest first. */
+export const leavingOrdinals = (from: number, to: number): number[] => Array.from({ length: Math.max(0, from - to) }, (_, i) => to + i);
+
 /** The replica counts a StatefulSet update goes from and to, from a hook's old and new inputs. */
 export function replicasChange(args: pulumi.ResourceHookArgs): { from: number; to: number } | undefined {
     const from = args.oldInputs?.spec?.replicas;

@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Kubectl, providerKubectl } from "./decommission";
 import { isLarger, parseQuantity } from "./quantity";
+import { until, type PollOptions } from "./poll";
 
 export interface ExpandOptions {
     /** How long one claim (or one restarted pod) may take. */
@@ -26,7 +27,6 @@ interface Claim {
 const bytes = (q: string | undefined) => (q === undefined ? undefined : parseQuantity(q));
 const grown = (c: Claim, size: string) => (bytes(c.status?.capacity?.storage) ?? 0) >= bytes(size)!;
 const resizePending = (c: Claim) => (c.status?.conditions ?? []).some(k => k.type === "FileSystemResizePending" && k.status === "True");
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 /** The claims of StatefulSet `set` (`<set>-data-<set>-<ordinal>`), by ordinal. */
 async function claimsOf(kubectl: Kubectl, namespace: string, set: string): Promise<Claim[]> {
@@ -53,16 +53,8 @@ export async function unexpandableClasses(kubectl: Kubectl, namespace: string, s
     return unexpandable(kubectl, classesOf(await claimsOf(kubectl, namespace, set)));
 }
 
-/** Polls `check` until it returns a value, or throws `what` at the deadline. */
-async function until<T>(what: string, opts: ExpandOptions, check: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000);
-    for (;;) {
-        const v = await check();
-        if (v !== undefined) return v;
-        if (Date.now() > deadline) throw new Error(what);
-        await sleep(opts.pollMs ?? 2000);
-    }
-}
+/** The wait settings of one claim (or one restarted pod): 10 minutes, asking every 2 s by default. */
+const pollOf = (opts: ExpandOptions): PollOptions => ({ timeoutMs: opts.timeoutMs ?? 10 * 60_000, pollMs: opts.pollMs ?? 2000 });
 
 /**
  * Grows every claim of StatefulSet `set` to `size` and leaves its pods running without the StatefulSet.
@@ -87,10 +79,10 @@ export async function expandClaims(kubectl: Kubectl, namespace: string, set: str
     const restart: string[] = [];
     for (const c of small) {
         const name = c.metadata.name;
-        const state = await until(`${set}: claim ${name} did not grow to ${size} within the time allowed; the StatefulSet was left as it was`, opts, async () => {
+        const state = await until(async () => {
             const now = JSON.parse(await kubectl(["-n", namespace, "get", "pvc", name, "-o", "json"])) as Claim;
             return grown(now, size) ? "grown" : resizePending(now) ? "pending" : undefined;
-        });
+        }, pollOf(opts), () => new Error(`${set}: claim ${name} did not grow to ${size} within the time allowed; the StatefulSet was left as it was`));
         if (state === "pending") restart.push(name);
     }
     for (const name of restart) {
@@ -98,13 +90,13 @@ export async function expandClaims(kubectl: Kubectl, namespace: string, set: str
         const uid = (await kubectl(["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).trim();
         log(`${set}: restarting ${pod}: its volume's file system grows when it is mounted again`);
         await kubectl(["-n", namespace, "delete", "pod", pod, "--wait=true"]);
-        await until(`${set}: ${pod} was not Ready again with claim ${name} at ${size}; the StatefulSet was left as it was`, opts, async () => {
+        await until(async () => {
             const p = JSON.parse(await kubectl(["-n", namespace, "get", "pod", pod, "-o", "json"]).catch(() => "{}"));
             const ready = p.metadata?.uid !== uid && (p.status?.conditions ?? []).some((k: { type: string; status: string }) => k.type === "Ready" && k.status === "True");
             if (!ready) return undefined;
             const claim = JSON.parse(await kubectl(["-n", namespace, "get", "pvc", name, "-o", "json"])) as Claim;
             return grown(claim, size) ? true : undefined;
-        });
+        }, pollOf(opts), () => new Error(`${set}: ${pod} was not Ready again with claim ${name} at ${size}; the StatefulSet was left as it was`));
     }
     await orphanPods(kubectl, namespace, set);
     log(`${set}: ${small.length} claim(s) at ${size} after ${Math.round((Date.now() - started) / 1000)} s` +

@@ -4,8 +4,9 @@
 // on the leaving brokers to brokers that stay and waits until each reassignment is complete; only then
 // does the StatefulSet shrink.
 import * as pulumi from "@pulumi/pulumi";
-import { Kubectl, providerKubectl, replicasChange } from "./decommission";
+import { Kubectl, leavingOrdinals, providerKubectl, replicasChange } from "./decommission";
 import { BROKER_PORT } from "./kafka";
+import { until } from "./poll";
 
 /** One partition's replica list, preferred leader first, as `kafka-topics --describe` prints it. */
 export interface PartitionReplicas {
@@ -104,7 +105,7 @@ export interface ReassignOptions {
  * than brokers stay. Run again after a failure, it plans from what is there then.
  */
 export async function reassignLeaving(tools: KafkaTools, from: number, to: number, log: (m: string) => void, opts: ReassignOptions = {}): Promise<void> {
-    const leavingIds = Array.from({ length: from - to }, (_, i) => to + i).join(", ");
+    const leavingIds = leavingOrdinals(from, to).join(", ");
     const topicsCmd = `kafka-topics --bootstrap-server ${tools.bootstrap}`;
     const reassignCmd = `kafka-reassign-partitions --bootstrap-server ${tools.bootstrap} --reassignment-json-file /tmp/streamstack-reassign.json`;
     const parts = parseDescribe(await tools.run(`${topicsCmd} --describe`));
@@ -120,20 +121,18 @@ export async function reassignLeaving(tools: KafkaTools, from: number, to: numbe
     const started = Date.now();
     log(`moving ${plan.length} partition replica set(s) off brokers ${leavingIds} (${listed(plan)}) onto brokers 0..${to - 1}`);
     await tools.run(`printf '%s' '${reassignmentJson(plan)}' > /tmp/streamstack-reassign.json && ${reassignCmd} --execute`);
-    const deadline = Date.now() + (opts.timeoutMs ?? 60 * 60_000);
-    for (;;) {
-        const { inProgress: pending, abandoned } = verifyState(await tools.run(`${reassignCmd} --verify`));
-        if (abandoned.length) {
-            throw new Error(`kafka.replicas ${from} -> ${to}: ${abandoned.length} reassignment(s) stopped short of the plan (${abandoned.slice(0, 5).join(", ")}): ` +
+    let pending: string[] = [];
+    await until(async () => {
+        const state = verifyState(await tools.run(`${reassignCmd} --verify`));
+        if (state.abandoned.length) {
+            throw new Error(`kafka.replicas ${from} -> ${to}: ${state.abandoned.length} reassignment(s) stopped short of the plan (${state.abandoned.slice(0, 5).join(", ")}): ` +
                 "another reassignment replaced or cancelled them; the StatefulSet was left as it was: run `pulumi up` again to plan from what is there now");
         }
-        if (!pending.length) break;
-        if (Date.now() > deadline) {
-            throw new Error(`kafka.replicas ${from} -> ${to}: ${pending.length} reassignment(s) not complete after ${Math.round((Date.now() - started) / 1000)} s ` +
-                `(${pending.slice(0, 5).join(", ")}); they go on in the cluster, and the StatefulSet was left as it was: run \`pulumi up\` again once they are done`);
-        }
-        await new Promise(r => setTimeout(r, opts.pollMs ?? 5000));
-    }
+        pending = state.inProgress;
+        return pending.length ? undefined : true;
+    }, { timeoutMs: opts.timeoutMs ?? 60 * 60_000, pollMs: opts.pollMs ?? 5000 }, () => new Error(
+        `kafka.replicas ${from} -> ${to}: ${pending.length} reassignment(s) not complete after ${Math.round((Date.now() - started) / 1000)} s ` +
+        `(${pending.slice(0, 5).join(", ")}); they go on in the cluster, and the StatefulSet was left as it was: run \`pulumi up\` again once they are done`));
     const still = parseDescribe(await tools.run(`${topicsCmd} --describe`)).filter(p => p.replicas.some(b => b >= to));
     if (still.length) throw new Error(`kafka.replicas ${from} -> ${to}: after the reassignment ${still.length} partition(s) still list a leaving broker (${listed(still)}); the StatefulSet was left as it was`);
     log(`brokers ${leavingIds} hold no partition replicas after ${Math.round((Date.now() - started) / 1000)} s: every reassignment is complete`);
