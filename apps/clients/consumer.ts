@@ -17,6 +17,12 @@ import { DeliveryTracker, gainedPartitions, messageIdentity, receivedLine } from
  */
 const SESSION_TIMEOUT_MS = 30_000;
 const HEARTBEAT_INTERVAL_MS = 3000;
+/**
+ * How old the consumer's metadata may grow before kafkajs fetches it again. Partitions added to the topic
+ * (clients.partitions raised: the producer adds them) are seen only then, and kafkajs then rejoins the group
+ * to be assigned them: at its default of 5 minutes, messages on new partitions waited that long unread.
+ */
+const METADATA_MAX_AGE_MS = 30_000;
 
 export class ConsumerRole {
   private consumer?: Consumer;
@@ -73,7 +79,7 @@ export class ConsumerRole {
     const { topic, groupId } = this.cfg;
     if (this.cfg.auditFile) this.auditFd = fs.openSync(this.cfg.auditFile, "a");
     for (let attempt = 1; !this.stopping; attempt++) {
-      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, retry: CONSUMER_RETRY });
+      const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, metadataMaxAge: METADATA_MAX_AGE_MS, retry: CONSUMER_RETRY });
       this.consumer = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const now = (e.payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);

@@ -289,6 +289,31 @@ test("all three brokers killed and restarted: the consumer receives again within
   expect((await consumer.stop()).code).toBe(0);
 });
 
+test("partitions added while a consumer runs are assigned to it and read within a minute, without a restart", async () => {
+  const topic = uniqueTopic("added");
+  const auditFile = path.join(tmp, `${topic}.audit`);
+  const two = new AppProcess("clients", env("producer", topic, { TOPIC_PARTITIONS: "2" }), "producer-2");
+  await two.waitFor((l) => / topic created$/.test(l.msg));
+  const consumer = new AppProcess("clients", env("consumer", topic, { CONSUMER_AUDIT_FILE: auditFile }), "consumer");
+  await consumer.waitFor((l) => / joined group /.test(l.msg));
+  expect(assignment(consumer)).toEqual([0, 1]);
+  expect((await two.stop()).code).toBe(0);
+  // What `clients.partitions` 2 -> 4 does: the new producer adds two partitions and publishes to all four.
+  const four = new AppProcess("clients", env("producer", topic, { TOPIC_PARTITIONS: "4" }), "producer-4");
+  await four.waitFor((l) => / partitions added$/.test(l.msg));
+  const addedAt = Date.now();
+  // kafkajs sees new partitions only when its metadata is refreshed: with its default age (5 min) this
+  // join came minutes later; the consumer's 30 s age bounds it.
+  await consumer.waitFor((l) => / joined group .*, assigned partitions 0,1,2,3$/.test(l.msg), 60_000);
+  console.log(`partitions added: the running consumer was assigned all 4 after ${((Date.now() - addedAt) / 1000).toFixed(1)} s`);
+  await four.waitFor(() => publishedCount(four) >= 5_000);
+  expect((await four.stop()).code).toBe(0);
+  const audit = await waitConsumed([auditFile], publishedSeqs(four));
+  expect([...audit.partitions].sort()).toEqual([0, 1, 2, 3]);
+  expect(consumer.lines.filter((l) => l.level === "fatal")).toEqual([]);
+  expect((await consumer.stop()).code).toBe(0);
+});
+
 test("the producer adds partitions when asked for more, and refuses fewer", async () => {
   const topic = uniqueTopic("grow");
   const two = new AppProcess("clients", env("producer", topic, { TOPIC_PARTITIONS: "2" }), "producer-2");
