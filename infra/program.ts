@@ -5,7 +5,7 @@ import { Cassandra, CQL_PORT } from "./cassandra";
 import { ChangeError, checkClaimGrowth, DeployedRecord, guardChanges, PreviousRecord, readRecord, recordOf } from "./changes";
 import { Kubectl, providerKubectl } from "./decommission";
 import { Clients } from "./clients";
-import { ConfigError, PROJECT, StackConfig } from "./config";
+import { ConfigError, StackConfig } from "./config";
 import { expansionHookName } from "./expansion";
 import { BROKER_PORT, Kafka } from "./kafka";
 import { Kvs } from "./kvs";
