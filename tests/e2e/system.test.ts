@@ -66,10 +66,14 @@ const podOf = (app: string) => {
 const nodetoolStatus = (pod = "cassandra-0") => exec(ns, pod, ["nodetool", "status"]);
 const upNormal = (status: string) => status.split("\n").filter(l => /^UN\s/.test(l)).map(l => l.split(/\s+/)[1]);
 const describeTopic = (topic: string) => exec(ns, "kafka-0", ["kafka-topics", "--bootstrap-server", "localhost:9092", "--describe", "--topic", topic]);
-const brokerIds = () => {
-    const out = exec(ns, "zookeeper-0", ["zookeeper-shell", "localhost:2181", "ls", "/brokers/ids"]);
-    return out.trim().split("\n").pop()!;
-};
+/**
+ * The ids under /brokers/ids as zookeeper-shell prints them ("[0, 1, 2]"), asked again (within a minute)
+ * when no line of its output is such a list: a clean-clone run (2026-11-23, run 14) read "0, 1, 2]" as its last line, the answer broken
+ * by another of the shell's lines.
+ */
+const idsLine = (pod: string) => exec(ns, pod, ["zookeeper-shell", "localhost:2181", "ls", "/brokers/ids"]).split("\n").map(l => l.trim()).reverse().find(l => /^\[[\d, ]*\]$/.test(l));
+const brokerIdsIn = (pod: string) => eventually(`a list of broker ids from zookeeper-shell in ${pod}`, MIN, () => idsLine(pod), ids => ids !== undefined) as Promise<string>;
+const brokerIds = () => brokerIdsIn("zookeeper-0");
 const counter = (pod: string, name: string) => metric(metricsText(ns, pod), name) ?? 0;
 const writerRows = (pod: string) => counter(pod, "writer_rows_written_total");
 const sent = (pod: string) => counter(pod, "clients_messages_sent_total");
@@ -209,8 +213,8 @@ test("nodetool status in a Cassandra pod lists 3 nodes Up/Normal, the pods' own 
     expect(upNormal(nodetoolStatus()).sort()).toEqual(ips);
 });
 
-test("ZooKeeper lists broker ids [0, 1, 2]", () => {
-    expect(brokerIds()).toBe("[0, 1, 2]");
+test("ZooKeeper lists broker ids [0, 1, 2]", async () => {
+    expect(await brokerIds()).toBe("[0, 1, 2]");
 });
 
 test("the clients' topic has 4 partitions, RF 3, min ISR 2, and leaders on every broker", async () => {
@@ -544,7 +548,7 @@ test("a broker's and ZooKeeper's container restarts keep topics, offsets, broker
         await waitPodsReady(ns, `statefulset.kubernetes.io/pod-name=${pod}`, 1, 10 * MIN);
     }
     expect(exec(ns, "zookeeper-0", ["cat", "/var/lib/zookeeper/data/myid"]).trim()).toBe(before.myid);
-    await eventually("broker ids after the restarts", 5 * MIN, brokerIds, ids => ids === "[0, 1, 2]");
+    await eventually("broker ids after the restarts", 5 * MIN, () => idsLine("zookeeper-0"), ids => ids === "[0, 1, 2]");
     // A ZooKeeper that lost its data would hand out a new cluster id, which the brokers refuse.
     expect(clusterId("kafka-0")).toBe(before.id);
     expect(exec(ns, "kafka-0", ["ls", "/var/lib/kafka/data"])).toMatch(/^test-0$/m);
@@ -843,8 +847,8 @@ test("a second stack (namePrefix blue: 1 Cassandra node, 1 broker) in the same n
         // Two rings, two Kafka clusters: each lists its own members only.
         expect(upNormal(exec(ns, "blue-cassandra-0", ["nodetool", "status"]))).toEqual([podNamed("blue-cassandra-0").ip]);
         expect(upNormal(nodetoolStatus()).sort()).toEqual(pods(ns, mine("cassandra")).map(p => p.ip).sort());
-        expect(exec(ns, "blue-zookeeper-0", ["zookeeper-shell", "localhost:2181", "ls", "/brokers/ids"]).trim().split("\n").pop()).toBe("[0]");
-        expect(brokerIds()).toBe("[0, 1, 2]");
+        expect(await brokerIdsIn("blue-zookeeper-0")).toBe("[0]");
+        expect(await brokerIds()).toBe("[0, 1, 2]");
         // Its apps work against its own servers.
         const [blueWriter, blueConsumer] = [await onePod(blues(WRITER)), await onePod(blues(CONSUMER))];
         await eventually("the blue writer writing", 5 * MIN, () => writerRows(blueWriter), n => n > 0);
